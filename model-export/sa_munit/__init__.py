@@ -1,0 +1,1 @@
+"""SA-MUNIT: networks, export and (later) training for the image-to-image translation service."""

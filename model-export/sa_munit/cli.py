@@ -1,0 +1,135 @@
+"""Command line: `python -m sa_munit <command>`. Every user error exits 2 with one clear message."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+from .attention_memory import format_table, placement_table
+from .checkpoint import CheckpointError, load_checkpoint
+from .config import ConfigError, ExperimentConfig, load_config
+from .export import ExportError, ExportOptions, export_model, set_attention_gamma
+from .manifest import ManifestError
+from .networks import build_model, count_parameters
+
+USER_ERRORS = (ConfigError, CheckpointError, ExportError, ManifestError)
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        values = [int(part) for part in text.split(",") if part]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if not values or any(v <= 0 for v in values):
+        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
+    return values
+
+
+def _config(path: str | None) -> ExperimentConfig:
+    return load_config(path) if path else ExperimentConfig()
+
+
+def cmd_export(args: argparse.Namespace) -> None:
+    cfg = _config(args.config)
+    if args.checkpoint:
+        if args.attention_gamma is not None:
+            raise ExportError("--attention-gamma is only for untrained exports; a checkpoint carries its learned gamma")
+        cfg, model, _ = load_checkpoint(args.checkpoint, cfg if args.config else None)
+    else:
+        model = build_model(cfg)
+        if args.attention_gamma is not None:
+            set_attention_gamma(model, args.attention_gamma)
+    metrics = None
+    if args.metrics:
+        try:
+            metrics = json.loads(Path(args.metrics).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as err:
+            raise ExportError(f"--metrics {args.metrics}: cannot read JSON: {err}") from err
+    options = ExportOptions(
+        version=args.version,
+        fixture_size=None if args.fixture_size == 0 else args.fixture_size,
+        exporter=args.exporter,
+        metrics=metrics,
+        overwrite=args.overwrite,
+        log=lambda message: print(message, file=sys.stderr),
+    )
+    manifest = export_model(cfg, model, args.out, options)
+    total = sum(graph["bytes"] for graph in manifest["graphs"])
+    print(f"exported {manifest['name']} {manifest['version']} ({manifest['architecture']}) to {args.out}: "
+          f"{len(manifest['graphs'])} graphs, {total / 1e6:.1f} MB")
+
+
+def cmd_params(args: argparse.Namespace) -> None:
+    cfg = _config(args.config)
+    model = build_model(cfg)
+    gen = model.gen_a
+    rows = {
+        "content encoder": count_parameters(gen.content_encoder),
+        "style encoder": count_parameters(gen.style_encoder),
+        "MLP": count_parameters(gen.mlp),
+        "decoder": count_parameters(gen.decoder),
+        "generator (one domain)": count_parameters(gen),
+        "discriminator (one domain, all scales)": count_parameters(model.dis_a),
+    }
+    print(f"{cfg.architecture} parameters:")
+    for name, count in rows.items():
+        print(f"  {name:40s} {count:>12,}")
+
+
+def cmd_attention_memory(args: argparse.Namespace) -> None:
+    print(format_table(placement_table(_config(args.config), args.sizes)))
+
+
+def cmd_bench_torch(args: argparse.Namespace) -> None:
+    from .bench_torch import run_bench  # imported here: only the benchmark needs it
+
+    run_bench(Path(args.out), args.sizes, args.batches, args.repeats, log=lambda m: print(m, file=sys.stderr))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m sa_munit", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    export = commands.add_parser("export", help="export ONNX graphs, manifest.json and parity fixtures")
+    export.add_argument("--config", help="experiment YAML (default: the reference SA-MUNIT config)")
+    export.add_argument("--checkpoint", help="trained checkpoint; without one the weights are randomly initialised")
+    export.add_argument("--out", required=True, help="output folder (must be empty unless --overwrite)")
+    export.add_argument("--version", required=True, help="immutable version label, e.g. 2026-11-27.1")
+    export.add_argument("--fixture-size", type=int, default=64, help="side of the parity fixtures; 0 writes none")
+    export.add_argument("--exporter", choices=["torchscript", "dynamo"], default="torchscript")
+    export.add_argument("--metrics", help="JSON file of training/evaluation metrics to embed in the manifest")
+    export.add_argument("--attention-gamma", type=float, help="set every attention gamma (untrained test exports)")
+    export.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
+    export.set_defaults(run=cmd_export)
+
+    params = commands.add_parser("params", help="parameter counts of each network")
+    params.add_argument("--config")
+    params.set_defaults(run=cmd_params)
+
+    memory = commands.add_parser("attention-memory", help="attention-map memory per image for each placement")
+    memory.add_argument("--config")
+    memory.add_argument("--sizes", type=_int_list, default=[256, 512])
+    memory.set_defaults(run=cmd_attention_memory)
+
+    bench = commands.add_parser("bench-torch", help="PyTorch eager timings for npm run bench:model")
+    bench.add_argument("--out", required=True)
+    bench.add_argument("--sizes", type=_int_list, default=[128, 256])
+    bench.add_argument("--batches", type=_int_list, default=[1, 4])
+    bench.add_argument("--repeats", type=int, default=3)
+    bench.set_defaults(run=cmd_bench_torch)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    torch.backends.nnpack.set_flags(False)  # unsupported on many CPUs; it only prints warnings
+    try:
+        args.run(args)
+    except USER_ERRORS as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
