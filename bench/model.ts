@@ -7,6 +7,11 @@
  * config (seed 0) and times their a2b translator in PyTorch; this script times the exported a2b
  * graph in onnxruntime-node, the way the service opens it, and prints one table.
  *
+ * Each row also shows the achieved GFLOP/s (the Python side counts the translator's conv, linear
+ * and attention work), and a plain 2048³ fp32 matmul timed in both runtimes gives this machine's
+ * compute ceiling: a runtime close to it cannot be made several times faster without changing the
+ * arithmetic (fewer FLOPs, lower precision), only by moving to faster hardware.
+ *
  *   npm run bench:model                     # runs the Python side into a temp folder
  *   npm run bench:model -- --from <dir>     # reuse a folder an earlier bench-torch run wrote
  *   npm run bench:model -- --sizes 128 --batches 1
@@ -39,6 +44,7 @@ interface TorchResult {
   size: number;
   batch: number;
   ms_per_image: number;
+  gflop_per_image: number;
   attention_bytes_per_image: number;
 }
 
@@ -46,6 +52,7 @@ interface TorchTimings {
   machine: { cpu?: string; cores?: number; platform?: string };
   torch?: string;
   torch_threads: number;
+  matmul: { file: string; side: number; torch_gflops: number };
   results: TorchResult[];
 }
 
@@ -78,6 +85,9 @@ async function main(): Promise<void> {
             result.ms_per_image.toFixed(1),
             ortMs.toFixed(1),
             `${speedup.toFixed(2)}×`,
+            result.gflop_per_image.toFixed(1),
+            gflops(result.gflop_per_image, result.ms_per_image),
+            gflops(result.gflop_per_image, ortMs),
             (result.attention_bytes_per_image / MIB).toFixed(2),
           ]);
           process.stderr.write(`timed ${arch} ${result.size}² batch ${result.batch}\n`);
@@ -86,10 +96,19 @@ async function main(): Promise<void> {
         await session.session.release();
       }
     }
+    const matmulOrtGflops = await timeMatmul(join(benchDir, timings.matmul.file), timings.matmul.side, timings.torch_threads);
     const cpu = timings.machine.cpu ?? cpus()[0]?.model ?? 'unknown CPU';
     const cores = timings.machine.cores ?? cpus().length;
     console.log(
-      textTable(['arch', 'size', 'batch', 'torch ms/img', 'ort ms/img', 'speed-up', 'attention MiB/img'], rows),
+      textTable(
+        ['arch', 'size', 'batch', 'torch ms/img', 'ort ms/img', 'speed-up', 'GFLOP/img', 'torch GFLOP/s', 'ort GFLOP/s', 'attention MiB/img'],
+        rows,
+      ),
+    );
+    const side = timings.matmul.side;
+    console.log(
+      `compute ceiling, fp32 matmul ${side}x${side}x${side}: torch ${timings.matmul.torch_gflops.toFixed(0)} GFLOP/s, ` +
+        `onnxruntime ${matmulOrtGflops.toFixed(0)} GFLOP/s`,
     );
     console.log(
       `machine: ${cpu}, ${cores} cores; torch ${timings.torch ?? '?'} eager, ${timings.torch_threads} threads; ` +
@@ -115,10 +134,21 @@ function runTorchBench(out: string, sizes: string, batches: string): Promise<voi
 
 async function readTimings(path: string): Promise<TorchTimings> {
   const json = JSON.parse(await readFile(path, 'utf8')) as Partial<TorchTimings>;
-  if (!Number.isInteger(json.torch_threads) || !Array.isArray(json.results) || json.results.length === 0) {
-    throw new Error(`${path}: expected torch_threads and a non-empty results list`);
+  if (
+    !Number.isInteger(json.torch_threads) ||
+    json.matmul === undefined ||
+    !Array.isArray(json.results) ||
+    json.results.length === 0
+  ) {
+    throw new Error(`${path}: expected torch_threads, matmul and a non-empty results list (written by sa_munit bench-torch)`);
   }
-  return { machine: json.machine ?? {}, torch_threads: json.torch_threads ?? 1, results: json.results, ...(json.torch === undefined ? {} : { torch: json.torch }) };
+  return {
+    machine: json.machine ?? {},
+    torch_threads: json.torch_threads ?? 1,
+    matmul: json.matmul,
+    results: json.results,
+    ...(json.torch === undefined ? {} : { torch: json.torch }),
+  };
 }
 
 async function openTranslator(exportDir: string, threads: number): Promise<{ session: InferenceSession; styleDim: number }> {
@@ -126,6 +156,27 @@ async function openTranslator(exportDir: string, threads: number): Promise<{ ses
   const file = translatorGraph(manifest, 'a2b').file;
   const session = await openGraphSession(join(exportDir, file), { intraOpNumThreads: threads });
   return { session, styleDim: manifest.style_dim };
+}
+
+function gflops(gflop: number, ms: number): string {
+  return (gflop / (ms / 1000)).toFixed(0);
+}
+
+/** GFLOP/s of onnxruntime's fp32 matmul on two random side x side matrices. */
+async function timeMatmul(file: string, side: number, threads: number): Promise<number> {
+  const session = await openGraphSession(file, { intraOpNumThreads: threads });
+  try {
+    const next = splitMix64(INPUT_SEED);
+    const matrix = (): Tensor => {
+      const data = new Float32Array(side * side);
+      for (let i = 0; i < data.length; i++) data[i] = uniformFromUint64(next()) * 2 - 1;
+      return new Tensor('float32', data, [side, side]);
+    };
+    const ms = await medianRunMs(session, { a: matrix(), b: matrix() });
+    return (2 * side ** 3) / (ms / 1000) / 1e9;
+  } finally {
+    await session.release();
+  }
 }
 
 /** Median ms of one run of a batch, inputs as on the PyTorch side: images uniform in [-1, 1]. */
@@ -138,6 +189,11 @@ async function timeSession(session: InferenceSession, size: number, batch: numbe
     [names.image]: new Tensor('float32', image, [batch, 3, size, size]),
     [names.style]: new Tensor('float32', stylesFromSeeds(Array.from({ length: batch }, (_, i) => i), styleDim), [batch, styleDim]),
   };
+  return medianRunMs(session, feeds);
+}
+
+/** Median ms of session.run(feeds) after warm-up runs, timed for at least MIN_TIMED_MS. */
+async function medianRunMs(session: InferenceSession, feeds: InferenceSession.FeedsType): Promise<number> {
   for (let i = 0; i < WARMUP_RUNS; i++) await session.run(feeds);
   const samples: number[] = [];
   let total = 0;

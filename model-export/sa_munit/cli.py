@@ -119,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--out", required=True)
     bench.add_argument("--sizes", type=_int_list, default=[128, 256])
     bench.add_argument("--batches", type=_int_list, default=[1, 4])
-    bench.add_argument("--repeats", type=int, default=3)
+    bench.add_argument("--repeats", type=int, default=5)
     bench.set_defaults(run=cmd_bench_torch)
     return parser
 
