@@ -10,7 +10,7 @@ import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { ManifestError, parseManifest, type Manifest } from './manifest.ts';
+import { ManifestError, parseManifest, type GraphEntry, type Manifest } from './manifest.ts';
 
 export const MANIFEST_FILE = 'manifest.json';
 
@@ -19,18 +19,29 @@ export async function loadManifestFromDir(dir: string): Promise<Manifest> {
   const manifest = parseManifest(await readJson(manifestPath), manifestPath);
   // Sequential on purpose: hashing is disk-bound, and the first bad file is reported first.
   for (const [i, graph] of manifest.graphs.entries()) {
-    const path = join(dir, graph.file);
-    const field = `manifest.graphs[${i}]`;
-    const size = await fileSize(path, field);
-    if (size !== graph.bytes) {
-      throw new ManifestError(path, [`${field}.bytes: manifest says ${graph.bytes} bytes, file has ${size}`]);
-    }
-    const digest = await sha256OfFile(path);
-    if (digest !== graph.sha256) {
-      throw new ManifestError(path, [`${field}.sha256: manifest says ${graph.sha256}, file hashes to ${digest}`]);
-    }
+    await verifyGraphFile(join(dir, graph.file), graph, `manifest.graphs[${i}]`);
   }
   return manifest;
+}
+
+/**
+ * Throws a ManifestError naming `path` unless the file there has the size and sha256 that `graph`
+ * declares; `field` is the graph's path in the manifest, for the message. The size is checked
+ * first because it is free and catches a truncated file without hashing it.
+ */
+export async function verifyGraphFile(
+  path: string,
+  graph: Pick<GraphEntry, 'bytes' | 'sha256'>,
+  field: string,
+): Promise<void> {
+  const size = await fileSize(path, field);
+  if (size !== graph.bytes) {
+    throw new ManifestError(path, [`${field}.bytes: manifest says ${graph.bytes} bytes, file has ${size}`]);
+  }
+  const digest = await sha256OfFile(path);
+  if (digest !== graph.sha256) {
+    throw new ManifestError(path, [`${field}.sha256: manifest says ${graph.sha256}, file hashes to ${digest}`]);
+  }
 }
 
 /** Hex sha256 of a file, streamed so large graphs never sit in memory whole. */
