@@ -113,12 +113,20 @@ describe('decodeImage', () => {
     expect((await decodeError(gif)).message).toBe('image format gif is not accepted (use jpeg, png, webp)');
   });
 
-  it('enforces the byte and pixel limits before decoding', async () => {
+  it('enforces the byte, pixel and side limits before decoding', async () => {
     const png = await solid(100, 100, 'red').png().toBuffer();
-    const limits = (maxInputBytes: number, maxInputPixels: number) => ({ ...OPTIONS, limits: { maxInputBytes, maxInputPixels } });
+    const limits = (maxInputBytes: number, maxInputPixels: number, maxInputSide = 1e4) => ({
+      ...OPTIONS,
+      limits: { maxInputBytes, maxInputPixels, maxInputSide },
+    });
+    expect(await decodeError(png, limits(10, 1e6))).toMatchObject({ failure: 'too_many_bytes' });
     expect((await decodeError(png, limits(10, 1e6))).message).toMatch(/^image is \d+ bytes, the limit is 10$/);
-    expect((await decodeError(png, limits(1e6, 9_999))).message).toBe('image has too many pixels');
-    await expect(decodeToRgb(png, limits(1e6, 10_000))).resolves.toBeDefined();
+    expect(await decodeError(png, limits(1e6, 9_999))).toMatchObject({ failure: 'too_large', message: 'image has too many pixels' });
+    expect(await decodeError(png, limits(1e6, 1e6, 99))).toMatchObject({
+      failure: 'too_large',
+      message: 'image is 100x100, the longest side allowed is 99',
+    });
+    await expect(decodeToRgb(png, limits(1e6, 10_000, 100))).resolves.toBeDefined();
   });
 });
 

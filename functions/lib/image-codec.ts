@@ -9,7 +9,7 @@
  *
  * Encoding writes no metadata (sharp strips it unless asked), so equal pixels give equal bytes.
  */
-import sharp, { type SharpOptions } from 'sharp';
+import sharp, { type Metadata, type SharpOptions } from 'sharp';
 import type { Normalization } from '../../contract/manifest.ts';
 import { CHANNELS, imageAt, type ImageBatch } from './image-batch.ts';
 
@@ -23,11 +23,14 @@ export const OUTPUT_FORMATS: readonly OutputFormat[] = ['png', 'webp', 'jpeg'];
 export interface DecodeLimits {
   readonly maxInputBytes: number;
   readonly maxInputPixels: number;
+  /** Longest accepted side: a 1 x 50,000,000 image passes the pixel cap but is no photo. */
+  readonly maxInputSide: number;
 }
 
 export const DEFAULT_DECODE_LIMITS: DecodeLimits = {
   maxInputBytes: 20 * 1024 * 1024, // 20 MiB: a large phone JPEG is ~10 MiB
   maxInputPixels: 50_000_000, // 50 megapixels: an 8-bit RGBA decode of that is ~200 MB
+  maxInputSide: 16_384, // pixels
 };
 
 export interface DecodeOptions {
@@ -45,9 +48,18 @@ export interface RgbImage {
   readonly height: number;
 }
 
+/** Why an input was refused, so that callers can map it to their own error codes. */
+export type DecodeFailure = 'empty' | 'too_many_bytes' | 'too_large' | 'unsupported_format' | 'corrupt';
+
 /** The input is not an image we accept; the message says why in user terms. */
 export class ImageDecodeError extends Error {
   override readonly name = 'ImageDecodeError';
+  readonly failure: DecodeFailure;
+
+  constructor(failure: DecodeFailure, message: string) {
+    super(message);
+    this.failure = failure;
+  }
 }
 
 const WHITE = { r: 255, g: 255, b: 255 };
@@ -59,12 +71,12 @@ export async function decodeImage(input: Uint8Array, options: DecodeOptions): Pr
 
 export async function decodeToRgb(input: Uint8Array, options: DecodeOptions): Promise<RgbImage> {
   const limits = options.limits ?? DEFAULT_DECODE_LIMITS;
-  if (input.byteLength === 0) throw new ImageDecodeError('image is empty');
+  if (input.byteLength === 0) throw new ImageDecodeError('empty', 'image is empty');
   if (input.byteLength > limits.maxInputBytes) {
-    throw new ImageDecodeError(`image is ${input.byteLength} bytes, the limit is ${limits.maxInputBytes}`);
+    throw new ImageDecodeError('too_many_bytes', `image is ${input.byteLength} bytes, the limit is ${limits.maxInputBytes}`);
   }
   const sharpOptions = { limitInputPixels: limits.maxInputPixels, failOn: 'warning' } as const;
-  await assertAcceptedFormat(input, sharpOptions);
+  await assertAcceptedFormat(input, sharpOptions, limits.maxInputSide);
   try {
     const { data, info } = await sharp(input, sharpOptions)
       .autoOrient()
@@ -76,6 +88,7 @@ export async function decodeToRgb(input: Uint8Array, options: DecodeOptions): Pr
       .toBuffer({ resolveWithObject: true });
     if (info.channels !== CHANNELS || info.width !== options.width || info.height !== options.height) {
       throw new ImageDecodeError(
+        'corrupt',
         `image decoded to ${info.width}x${info.height}x${info.channels}, expected ${options.width}x${options.height}x3`,
       );
     }
@@ -85,15 +98,21 @@ export async function decodeToRgb(input: Uint8Array, options: DecodeOptions): Pr
   }
 }
 
-async function assertAcceptedFormat(input: Uint8Array, options: SharpOptions): Promise<void> {
-  let format: string;
+async function assertAcceptedFormat(input: Uint8Array, options: SharpOptions, maxSide: number): Promise<void> {
+  let metadata: Metadata;
   try {
-    format = (await sharp(input, options).metadata()).format;
+    metadata = await sharp(input, options).metadata();
   } catch (error) {
     throw asDecodeError(error);
   }
-  if (!(INPUT_FORMATS as readonly string[]).includes(format)) {
-    throw new ImageDecodeError(`image format ${format} is not accepted (use ${INPUT_FORMATS.join(', ')})`);
+  if (!(INPUT_FORMATS as readonly string[]).includes(metadata.format)) {
+    throw new ImageDecodeError(
+      'unsupported_format',
+      `image format ${metadata.format} is not accepted (use ${INPUT_FORMATS.join(', ')})`,
+    );
+  }
+  if (metadata.width > maxSide || metadata.height > maxSide) {
+    throw new ImageDecodeError('too_large', `image is ${metadata.width}x${metadata.height}, the longest side allowed is ${maxSide}`);
   }
 }
 
@@ -102,9 +121,9 @@ function asDecodeError(error: unknown): ImageDecodeError {
   const message = error instanceof Error ? error.message : String(error);
   // sharp's messages are libvips internals, sometimes several lines or a dangling colon.
   const detail = message.replace(/\s+/g, ' ').replace(/[\s:]+$/, '');
-  if (/unsupported image format/i.test(detail)) return new ImageDecodeError('not a recognised image');
-  if (/pixel limit/i.test(detail)) return new ImageDecodeError('image has too many pixels');
-  return new ImageDecodeError(`cannot decode image: ${detail}`);
+  if (/unsupported image format/i.test(detail)) return new ImageDecodeError('unsupported_format', 'not a recognised image');
+  if (/pixel limit/i.test(detail)) return new ImageDecodeError('too_large', 'image has too many pixels');
+  return new ImageDecodeError('corrupt', `cannot decode image: ${detail}`);
 }
 
 /** HWC uint8 → NCHW float32 with x = (p/255 − mean) / std per channel. */

@@ -1,0 +1,39 @@
+/**
+ * The one place errors become responses: ApiError as its JSON body and status, Retry-After when
+ * it carries one; Hono's HTTPException (e.g. the body limit) mapped onto our codes; anything else a
+ * logged 500 that says no more than the request id.
+ */
+import type { ErrorHandler, NotFoundHandler } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import { ApiError } from '../../contract/errors.ts';
+import type { AppEnv } from './app-env.ts';
+
+export function toApiError(error: unknown): ApiError | undefined {
+  if (error instanceof ApiError) return error;
+  if (error instanceof HTTPException) {
+    if (error.status === 413) return new ApiError('payload_too_large', error.message || 'request body too large');
+    if (error.status === 400) return new ApiError('invalid_parameters', error.message || 'malformed request');
+    if (error.status === 401) return new ApiError('unauthorized', error.message || 'unauthorized');
+  }
+  return undefined;
+}
+
+export const onError: ErrorHandler<AppEnv> = (error, c) => {
+  const requestId = c.get('requestId');
+  const apiError = toApiError(error);
+  if (apiError === undefined) {
+    c.get('log').error({ err: error }, 'unhandled error');
+    const internal = new ApiError('internal', `internal error (request id ${requestId})`);
+    return c.json(internal.body(requestId), 500);
+  }
+  if (apiError.status >= 500) c.get('log').warn({ code: apiError.code, message: apiError.message }, 'request failed');
+  // The rest of an over-limit body was never read: the connection cannot carry another request.
+  if (apiError.code === 'payload_too_large') c.header('Connection', 'close');
+  if (apiError.retryAfterSeconds !== undefined) c.header('Retry-After', String(Math.max(1, Math.ceil(apiError.retryAfterSeconds))));
+  return c.json(apiError.body(requestId), apiError.status as 400);
+};
+
+export const onNotFound: NotFoundHandler<AppEnv> = (c) => {
+  const error = new ApiError('not_found', `no route for ${c.req.method} ${c.req.path}`);
+  return c.json(error.body(c.get('requestId')), 404);
+};
