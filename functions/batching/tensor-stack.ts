@@ -1,9 +1,10 @@
 /**
  * Stacking items of leading dimension 1 into one batch along dim 0, and splitting a batch's
  * outputs back into one result per item. Items of a batch share a key (graph + input shape), so
- * their shapes agree; an item whose do not is reported by index, so only it fails.
+ * their shapes agree; the batcher refuses an item whose shapes differ from its key's at submit, so
+ * only that item fails.
  */
-import { elementCount, type Feeds, type TensorData } from '../inference/tensor-data.ts';
+import { tensorProblem, type Feeds, type TensorData } from '../inference/tensor-data.ts';
 
 /** Why `inputs` cannot be an item of a batch, or null when it can. */
 export function itemProblem(inputs: Feeds): string | null {
@@ -12,10 +13,8 @@ export function itemProblem(inputs: Feeds): string | null {
   for (const name of names) {
     const tensor = inputs[name] as TensorData;
     if (tensor.dims[0] !== 1) return `input ${name} must have leading dimension 1, got [${tensor.dims.join(',')}]`;
-    if (tensor.dims.some((d) => !Number.isSafeInteger(d) || d < 1)) return `input ${name} has invalid dims [${tensor.dims.join(',')}]`;
-    if (tensor.data.length !== elementCount(tensor.dims)) {
-      return `input ${name} [${tensor.dims.join(',')}] needs ${elementCount(tensor.dims)} values, got ${tensor.data.length}`;
-    }
+    const problem = tensorProblem(name, tensor);
+    if (problem !== null) return problem;
   }
   return null;
 }

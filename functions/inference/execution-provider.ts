@@ -1,7 +1,8 @@
 /**
- * Chooses where inference runs, once at start: the CUDA execution provider when it is installed,
- * a GPU is visible and a session really opens with it; otherwise the CPU. The reason travels with
- * the choice so the start-up log and the model metadata endpoint can say why.
+ * Chooses where inference runs, at start and for each model version loaded: the CUDA execution
+ * provider when it is installed, a GPU is visible and a session really opens with it; otherwise
+ * the CPU. The reason travels with the choice so the start-up log and the model metadata
+ * endpoint can say why.
  *
  * onnxruntime-node bundles only the CPU (and WebGPU) providers; the CUDA provider is two shared
  * libraries its install step downloads (README: ONNXRUNTIME_NODE_INSTALL=cuda12), so
@@ -14,7 +15,8 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Logger } from 'pino';
-import { openGraphSession } from '../lib/onnx-session.ts';
+import type { CudaProbeResult } from './cuda-probe-worker.ts';
+import { launchWorker } from './worker-launch.ts';
 import type { ProviderName } from './worker-protocol.ts';
 
 export type { ProviderName } from './worker-protocol.ts';
@@ -31,7 +33,7 @@ export interface ProviderProbes {
   cudaLibrariesMissing(): Promise<string | null>;
   /** Why no GPU is visible, or null when one is. */
   gpuMissing(): Promise<string | null>;
-  /** Opens `graphPath` with CUDA and releases it; rejects with onnxruntime's reason. */
+  /** Opens `graphPath` with CUDA (in a worker thread) and releases it; rejects with onnxruntime's reason. */
   openWithCuda(graphPath: string): Promise<void>;
 }
 
@@ -45,7 +47,8 @@ const CUDA_LIBRARIES = ['libonnxruntime_providers_shared.so', 'libonnxruntime_pr
 /**
  * `probeGraph` is the first graph to serve (a real session is opened with CUDA on it, since the
  * libraries can be present but unloadable: wrong CUDA or cuDNN version, driver mismatch).
- * 'cuda' requested but unusable throws; 'auto' falls back to the CPU with a warning.
+ * 'cuda' requested but unusable throws; 'auto' falls back to the CPU, with a warning when a GPU
+ * is visible (a misbuilt image or a driver problem) and quietly when there is none.
  */
 export async function chooseExecutionProvider(options: {
   readonly requested: ProviderRequest;
@@ -76,14 +79,12 @@ export async function chooseExecutionProvider(options: {
   }
   if (requested === 'cuda') throw new ExecutionProviderError(`CUDA execution provider requested but unusable: ${unusable}`);
   const reason = `CUDA unusable (${unusable}); running on the CPU`;
-  // A GPU we cannot use is a misbuilt image or a driver problem: warn. No GPU at all is the
-  // normal CPU deployment.
   if (noGpu === null) logger.warn({ provider: 'cpu', reason }, 'GPU visible but the CUDA execution provider is unusable; falling back to CPU');
   else logger.info({ provider: 'cpu', reason }, 'execution provider chosen');
   return { provider: 'cpu', reason };
 }
 
-const run = promisify(execFile);
+const execFileAsync = promisify(execFile);
 
 export const systemProbes: ProviderProbes = {
   async cudaLibrariesMissing() {
@@ -101,7 +102,7 @@ export const systemProbes: ProviderProbes = {
     if (await access('/dev/nvidia0').then(() => true, () => false)) return null;
     // Some container runtimes expose the GPU without /dev/nvidia0 in the usual place.
     try {
-      const { stdout } = await run('nvidia-smi', ['-L'], { timeout: 10_000 });
+      const { stdout } = await execFileAsync('nvidia-smi', ['-L'], { timeout: 10_000 });
       return stdout.includes('GPU') ? null : 'nvidia-smi lists no GPU';
     } catch {
       return 'no NVIDIA GPU visible (/dev/nvidia0 absent, nvidia-smi -L failed)';
@@ -109,7 +110,12 @@ export const systemProbes: ProviderProbes = {
   },
 
   async openWithCuda(graphPath) {
-    const session = await openGraphSession(graphPath, { executionProviders: ['cuda'] });
-    await session.release();
+    const worker = launchWorker(new URL('./cuda-probe-worker.ts', import.meta.url), import.meta.url, { graphPath });
+    const result = await new Promise<CudaProbeResult>((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+      worker.once('exit', (code) => reject(new Error(`the CUDA probe worker exited with code ${code} without an answer`)));
+    });
+    if (!result.ok) throw new Error(result.message);
   },
 };

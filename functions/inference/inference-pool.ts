@@ -4,13 +4,18 @@
  *
  * Workers are interchangeable: every one opens every graph and warms each up before it takes
  * work. A run goes to the worker with the fewest runs in flight; its input buffers are
- * transferred, not copied. A worker that dies (native crash, out of memory, terminate) fails only
- * the runs it held, and a replacement is started and warmed up in the background.
+ * transferred, not copied. A worker that dies (an uncaught exception, its heap out of memory)
+ * fails only the runs it held, and a replacement is started and warmed up in the background.
+ *
+ * Limits of threads, accepted for zero-copy hand-over and a cheap start: a native crash inside
+ * onnxruntime (a segfault, a failed CUDA allocation that aborts) ends the whole process, since
+ * threads share it; the platform restarts the container. And a run cannot be interrupted once
+ * started (see #retire), so deadlines are enforced before dispatch, by the batcher.
  */
 import { performance } from 'node:perf_hooks';
 import type { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
-import { transferableFeeds, type Feeds, type TensorData } from './tensor-data.ts';
+import { tensorProblem, transferableFeeds, type Feeds, type TensorData } from './tensor-data.ts';
 import { launchWorker } from './worker-launch.ts';
 import type { FromWorker, ProviderName, ToWorker, WorkerSetup } from './worker-protocol.ts';
 
@@ -112,6 +117,10 @@ export class InferencePool {
   run(graph: string, feeds: Feeds): Promise<Record<string, TensorData>> {
     if (this.#closing) return Promise.reject(new InferenceError('the inference pool is closed'));
     if (!this.#options.graphs.has(graph)) return Promise.reject(new InferenceError(`graph ${graph} is not loaded`));
+    for (const [name, tensor] of Object.entries(feeds)) {
+      const problem = tensorProblem(name, tensor);
+      if (problem !== null) return Promise.reject(new InferenceError(`graph ${graph}: ${problem}`));
+    }
     const slot = this.#leastBusy();
     const result =
       slot === undefined
@@ -121,10 +130,10 @@ export class InferencePool {
     return result;
   }
 
-  /** Runs dispatched and not yet answered, plus runs waiting for a worker. */
+  /** Runs dispatched and not yet answered, plus runs waiting for a worker (warm-ups excluded). */
   inFlight(): number {
     let count = this.#waiting.length;
-    for (const slot of this.#slots) count += slot.runs.size;
+    for (const slot of this.#slots) if (slot.ready) count += slot.runs.size;
     return count;
   }
 
@@ -140,14 +149,16 @@ export class InferencePool {
   }
 
   /**
-   * Test hook: ends the worker with the most runs in flight the way a crash would, without the
-   * pool's consent: its runs fail and a replacement starts.
+   * Test hook: makes the worker with the most runs in flight die of an uncaught exception, as a
+   * bug would. A worker cannot be stopped inside a run (see #retire), so the run it is executing
+   * finishes first; the runs queued behind it fail and a replacement starts.
    */
-  async simulateCrash(): Promise<void> {
+  simulateCrash(): void {
     let busiest: WorkerSlot | undefined;
     for (const slot of this.#slots) if (busiest === undefined || slot.runs.size > busiest.runs.size) busiest = slot;
     if (busiest === undefined) throw new Error('no worker is running');
-    await busiest.worker.terminate();
+    const crash: ToWorker = { type: 'crash' };
+    busiest.worker.postMessage(crash);
   }
 
   #leastBusy(): WorkerSlot | undefined {
@@ -297,7 +308,14 @@ export class InferencePool {
     for (const run of this.#waiting.splice(0)) run.reject(reason);
   }
 
-  /** Asks the worker to release its sessions and end; terminates it if it does not in time. */
+  /**
+   * Asks the worker to release its sessions and end; terminates it if it does not in time.
+   *
+   * Only ever called with no run in flight on the worker: worker.terminate() while onnxruntime is
+   * inside run() aborts the whole process (onnxruntime-node 1.30 throws a C++ Napi::Error into a
+   * terminating isolate: "terminate called after throwing an instance of 'Napi::Error'").
+   * The worker reads 'close' only between runs, so the grace period covers releasing sessions.
+   */
   async #retire(slot: WorkerSlot): Promise<void> {
     slot.ready = false;
     slot.retiring = true;

@@ -24,15 +24,17 @@ function send(message: FromWorker, transfer: ArrayBuffer[] = []): void {
 
 async function openAll(): Promise<void> {
   const started = performance.now();
+  let opening = '';
   try {
     for (const [file, path] of setup.graphs) {
+      opening = file;
       sessions.set(
         file,
         await openGraphSession(path, { executionProviders: [setup.provider], intraOpNumThreads: setup.intraOpThreads }),
       );
     }
   } catch (error) {
-    send({ type: 'open-failed', message: messageOf(error) });
+    send({ type: 'open-failed', message: `${opening}: ${messageOf(error)}` });
     await releaseAll();
     port.close();
     return;
@@ -50,9 +52,7 @@ async function run(id: number, graph: string, feeds: Record<string, TensorData>)
     const tensors = Object.fromEntries(
       Object.entries(feeds).map(([name, t]) => [name, new Tensor('float32', t.data, t.dims)]),
     );
-    const started = performance.now();
     const results = await session.run(tensors);
-    const runMs = performance.now() - started;
     const outputs: Record<string, TensorData> = {};
     const transfer: ArrayBuffer[] = [];
     for (const [name, tensor] of Object.entries(results)) {
@@ -61,7 +61,7 @@ async function run(id: number, graph: string, feeds: Record<string, TensorData>)
       outputs[name] = owned.tensor;
       if (!transfer.includes(owned.buffer)) transfer.push(owned.buffer);
     }
-    send({ type: 'result', id, outputs, runMs }, transfer);
+    send({ type: 'result', id, outputs }, transfer);
   } catch (error) {
     send({ type: 'run-failed', id, message: `graph ${graph}: ${messageOf(error)}` });
   }
@@ -74,12 +74,18 @@ async function releaseAll(): Promise<void> {
 }
 
 port.on('message', (message: ToWorker) => {
-  if (message.type === 'run') {
-    void run(message.id, message.graph, message.feeds);
-  } else {
-    // Closing the port ends the thread once the sessions are released: a clean exit code 0,
-    // which the pool tells apart from a crash.
-    void releaseAll().then(() => port.close());
+  switch (message.type) {
+    case 'run':
+      void run(message.id, message.graph, message.feeds);
+      break;
+    case 'close':
+      // Closing the port ends the thread once the sessions are released: a clean exit code 0,
+      // which the pool tells apart from a crash.
+      void releaseAll().then(() => port.close());
+      break;
+    case 'crash':
+      // Thrown synchronously, so runs whose messages arrived with this one never start.
+      throw new Error('simulated inference worker crash');
   }
 });
 

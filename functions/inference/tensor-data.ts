@@ -15,6 +15,22 @@ export function elementCount(dims: readonly number[]): number {
 }
 
 /**
+ * Why `tensor` is not a usable float32 tensor, or null. Catches a buffer already transferred
+ * elsewhere (detached: length 0), which matters beyond tidiness: Node 20 silently drops a
+ * postMessage whose transfer list holds a detached ArrayBuffer, so the run would never answer.
+ */
+export function tensorProblem(name: string, tensor: TensorData): string | null {
+  if (!(tensor.data instanceof Float32Array)) return `input ${name} must be a Float32Array`;
+  if (tensor.dims.some((d) => !Number.isSafeInteger(d) || d < 0)) return `input ${name} has invalid dims [${tensor.dims.join(',')}]`;
+  const expected = elementCount(tensor.dims);
+  if (tensor.data.length !== expected) {
+    const detached = tensor.data.length === 0 ? ' (was its buffer already transferred?)' : '';
+    return `input ${name} [${tensor.dims.join(',')}] needs ${expected} values, got ${tensor.data.length}${detached}`;
+  }
+  return null;
+}
+
+/**
  * The tensor with a buffer it owns alone, and that buffer, ready to be transferred.
  *
  * Transferring detaches the whole ArrayBuffer, and cloning a view clones the whole buffer too; a

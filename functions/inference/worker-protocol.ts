@@ -17,10 +17,12 @@ export interface WorkerSetup {
 export type ToWorker =
   | { readonly type: 'run'; readonly id: number; readonly graph: string; readonly feeds: Record<string, TensorData> }
   /** Release the sessions and let the thread end by itself. */
-  | { readonly type: 'close' };
+  | { readonly type: 'close' }
+  /** Test hook: die of an uncaught exception, as a bug in the worker would. */
+  | { readonly type: 'crash' };
 
 export type FromWorker =
   | { readonly type: 'ready'; readonly openMs: number }
   | { readonly type: 'open-failed'; readonly message: string }
-  | { readonly type: 'result'; readonly id: number; readonly outputs: Record<string, TensorData>; readonly runMs: number }
+  | { readonly type: 'result'; readonly id: number; readonly outputs: Record<string, TensorData> }
   | { readonly type: 'run-failed'; readonly id: number; readonly message: string };
