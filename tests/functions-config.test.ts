@@ -1,6 +1,8 @@
 import { spawnSync } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { ERROR_CODES } from '../contract/errors.ts';
 import { ConfigError, EMBEDDED_MODEL_DIR, loadConfig } from '../functions/config.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -60,5 +62,12 @@ describe('function configuration', () => {
     expect(result.status).toBe(2);
     expect(result.stderr).toContain('MAX_QUEUE_LENGTH: must be a whole number');
     expect(result.stdout).not.toContain('listening');
+  });
+});
+
+describe('error code documentation', () => {
+  it('lists every error code in functions/README.md', async () => {
+    const readme = await readFile(resolve(ROOT, 'functions/README.md'), 'utf8');
+    for (const [code, info] of Object.entries(ERROR_CODES)) expect(readme).toContain(`| \`${code}\` | ${info.status} |`);
   });
 });
