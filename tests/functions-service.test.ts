@@ -3,6 +3,8 @@
  * point) over loopback, against a real S3-protocol server (s3rver) or the committed model folder.
  */
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { once } from 'node:events';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { deflateSync, crc32 } from 'node:zlib';
@@ -228,7 +230,6 @@ describe('function serving the committed model', () => {
     ['unsupported format (GIF)', () => sharp({ create: { width: 8, height: 8, channels: 3, background: 'red' } }).gif().toBuffer(), '', 415, 'unsupported_media_type', {}],
     ['pixel bomb', () => Promise.resolve(pngHeaderOnly(3000, 3000)), '', 422, 'image_too_large', {}],
     ['huge dimensions', () => Promise.resolve(pngHeaderOnly(8000, 2)), '', 422, 'image_too_large', {}],
-    ['oversized body', () => Promise.resolve(new Uint8Array(MAX_BODY + 1).fill(0x89)), '', 413, 'payload_too_large', {}],
     ['n out of range', circle, '?n=9', 400, 'invalid_parameters', {}],
     ['negative seed', circle, '?seed=-1', 400, 'invalid_parameters', {}],
     ['unknown format', circle, '?format=bmp', 400, 'invalid_parameters', {}],
@@ -241,6 +242,24 @@ describe('function serving the committed model', () => {
     expect(response.status).toBe(status);
     expect(await errorCode(response)).toBe(code);
     expect(response.headers.get('x-request-id')).toBeTruthy();
+    expect((await fetch(`${fn.url}/v2/health/live`)).status).toBe(200);
+  });
+
+  it('answers an oversized body with 413 before reading it, and stays up', async () => {
+    // A raw connection that announces more than the limit and sends only the start: the answer
+    // must come from the Content-Length alone, before any of the body is read.
+    const socket = connect(fn.port, '127.0.0.1');
+    await once(socket, 'connect');
+    socket.write(
+      `POST /v1/translate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/png\r\nContent-Length: ${MAX_BODY + 1}\r\n\r\n`,
+    );
+    socket.write(Buffer.alloc(1024, 0x89));
+    let text = '';
+    socket.on('data', (chunk: Buffer) => (text += chunk.toString()));
+    await once(socket, 'close');
+    expect(text).toMatch(/^HTTP\/1\.1 413 /);
+    expect(text.toLowerCase()).toContain('connection: close');
+    expect(JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4)) as unknown).toMatchObject({ error: { code: 'payload_too_large' } });
     expect((await fetch(`${fn.url}/v2/health/live`)).status).toBe(200);
   });
 

@@ -27,8 +27,6 @@ export const onError: ErrorHandler<AppEnv> = (error, c) => {
     return c.json(internal.body(requestId), 500);
   }
   if (apiError.status >= 500) c.get('log').warn({ code: apiError.code, message: apiError.message }, 'request failed');
-  // The rest of an over-limit body was never read: the connection cannot carry another request.
-  if (apiError.code === 'payload_too_large') c.header('Connection', 'close');
   if (apiError.retryAfterSeconds !== undefined) c.header('Retry-After', String(Math.max(1, Math.ceil(apiError.retryAfterSeconds))));
   return c.json(apiError.body(requestId), apiError.status as 400);
 };

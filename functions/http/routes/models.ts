@@ -5,7 +5,6 @@
  * OIP inference goes through the same batcher as translations, one item per batch row.
  */
 import { z, type OpenAPIHono } from '@hono/zod-openapi';
-import { bodyLimit } from 'hono/body-limit';
 import { ApiError } from '../../../contract/errors.ts';
 import type { GraphEntry, Manifest } from '../../../contract/manifest.ts';
 import type { FunctionConfig } from '../../config.ts';
@@ -13,6 +12,7 @@ import type { ServiceMetrics } from '../../metrics.ts';
 import { directionNames } from '../../lib/resolve-direction.ts';
 import type { ActiveModel, ModelHost } from '../../serving/model-host.ts';
 import type { AppEnv } from '../app-env.ts';
+import { uploadLimit } from '../middleware/upload-limit.ts';
 import { deadlineOf } from '../deadline.ts';
 import { INFERENCE_HEADER_LENGTH, decodeInferRequest, encodeInferResponse, inferRequestSchema, inferResponseSchema, type DecodedTensor } from '../oip/infer-codec.ts';
 import { errorResponses } from './error-responses.ts';
@@ -141,9 +141,7 @@ export function registerModelRoutes(app: OpenAPIHono<AppEnv>, host: ModelHost, c
   });
   app.post(
     '/v2/models/:name/infer',
-    bodyLimit({ maxSize: config.limits.maxBodyBytes, onError: () => {
-      throw new ApiError('payload_too_large', `request body is larger than ${config.limits.maxBodyBytes} bytes`);
-    } }),
+    uploadLimit(config.limits.maxBodyBytes),
     async (c) =>
       host.use(async (active) => {
         const graph = graphByName(active.manifest, c.req.param('name'));

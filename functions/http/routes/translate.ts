@@ -7,7 +7,6 @@
  */
 import { randomInt } from 'node:crypto';
 import { z, type OpenAPIHono } from '@hono/zod-openapi';
-import { bodyLimit } from 'hono/body-limit';
 import { ApiError } from '../../../contract/errors.ts';
 import { MODEL_NAME_HEADER, MODEL_VERSION_HEADER, SEED_HEADER, TIMEOUT_HEADER } from '../../../contract/headers.ts';
 import { describeParamIssues, translateParamsSchema } from '../../../contract/translate-params.ts';
@@ -16,6 +15,7 @@ import type { ServiceMetrics } from '../../metrics.ts';
 import type { ModelHost } from '../../serving/model-host.ts';
 import { translate } from '../../serving/translation.ts';
 import type { AppEnv } from '../app-env.ts';
+import { uploadLimit } from '../middleware/upload-limit.ts';
 import { deadlineOf } from '../deadline.ts';
 import { readUpload } from '../read-upload.ts';
 import { errorResponses } from './error-responses.ts';
@@ -74,9 +74,7 @@ export function registerTranslateRoute(app: OpenAPIHono<AppEnv>, deps: Translate
     },
   });
 
-  app.post('/v1/translate', bodyLimit({ maxSize: config.limits.maxBodyBytes, onError: () => {
-    throw new ApiError('payload_too_large', `request body is larger than ${config.limits.maxBodyBytes} bytes`);
-  } }), async function translateRoute(c) {
+  app.post('/v1/translate', uploadLimit(config.limits.maxBodyBytes), async function translateRoute(c) {
     return host.use(async (active) => {
       const started = performance.now();
       const labels = { model: active.manifest.name, version: active.manifest.version };
