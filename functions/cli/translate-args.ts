@@ -7,9 +7,9 @@ import { randomInt } from 'node:crypto';
 import { extname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { MAX_SEED, parseSeed } from '../../contract/seed-style.ts';
+import { MAX_OUTPUTS } from '../../contract/translate-params.ts';
 import { FIT_MODES, OUTPUT_FORMATS, type FitMode, type OutputFormat } from '../lib/image-codec.ts';
 
-export const MAX_OUTPUTS = 8;
 export const DEFAULT_MODEL_DIR = resolve(import.meta.dirname, '../../models/sa-munit-random');
 
 export const USAGE = `usage: npm run translate -- <input image> -o <out.png> [options]

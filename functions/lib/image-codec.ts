@@ -13,12 +13,13 @@ import sharp, { type Metadata, type SharpOptions } from 'sharp';
 import type { Normalization } from '../../contract/manifest.ts';
 import { CHANNELS, imageAt, type ImageBatch } from './image-batch.ts';
 
-export type FitMode = 'cover' | 'contain';
-export type OutputFormat = 'png' | 'webp' | 'jpeg';
+import { DEFAULT_QUALITY, FIT_MODES, OUTPUT_FORMATS } from '../../contract/translate-params.ts';
+
+export { FIT_MODES, OUTPUT_FORMATS };
+export type FitMode = (typeof FIT_MODES)[number];
+export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
 
 export const INPUT_FORMATS = ['jpeg', 'png', 'webp'] as const;
-export const FIT_MODES: readonly FitMode[] = ['cover', 'contain'];
-export const OUTPUT_FORMATS: readonly OutputFormat[] = ['png', 'webp', 'jpeg'];
 
 export interface DecodeLimits {
   readonly maxInputBytes: number;
@@ -157,15 +158,24 @@ export function batchToRgb(batch: ImageBatch, index: number, normalization: Norm
   return { data: out, width, height };
 }
 
-export async function encodeRgb(image: RgbImage, format: OutputFormat): Promise<Buffer> {
-  const pipeline = sharp(image.data, { raw: { width: image.width, height: image.height, channels: CHANNELS } });
+export interface EncodeOptions {
+  /** JPEG/WebP quality, 1-100. */
+  readonly quality?: number;
+  /** Keep only this region of the image. */
+  readonly crop?: { readonly left: number; readonly top: number; readonly width: number; readonly height: number };
+}
+
+export async function encodeRgb(image: RgbImage, format: OutputFormat, options: EncodeOptions = {}): Promise<Buffer> {
+  let pipeline = sharp(image.data, { raw: { width: image.width, height: image.height, channels: CHANNELS } });
+  if (options.crop !== undefined) pipeline = pipeline.extract(options.crop);
+  const quality = options.quality ?? DEFAULT_QUALITY;
   switch (format) {
     case 'png':
       return pipeline.png().toBuffer();
     case 'webp':
-      return pipeline.webp({ quality: 90 }).toBuffer();
+      return pipeline.webp({ quality }).toBuffer();
     case 'jpeg':
-      return pipeline.jpeg({ quality: 90 }).toBuffer();
+      return pipeline.jpeg({ quality }).toBuffer();
   }
 }
 

@@ -9,7 +9,7 @@ import { TENSOR_NAMES, styleEncoderGraph, translatorGraph, type Manifest } from 
 import { deriveSeeds, styleFromSeed } from '../../contract/seed-style.ts';
 import type { TranslateParams } from '../../contract/translate-params.ts';
 import { CHANNELS, imageBatch, type ImageBatch } from '../lib/image-batch.ts';
-import { ImageDecodeError, batchToRgb, decodeToRgb, rgbToBatch, type DecodeLimits } from '../lib/image-codec.ts';
+import { ImageDecodeError, batchToRgb, decodeToRgb, encodeRgb, rgbToBatch, type DecodeLimits } from '../lib/image-codec.ts';
 import { UnknownDirectionError, resolveDirection } from '../lib/resolve-direction.ts';
 import type { ActiveModel } from './model-host.ts';
 
@@ -151,21 +151,11 @@ async function stylesFor(
 }
 
 async function encodeOutput(batch: ImageBatch, manifest: Manifest, request: TranslationRequest): Promise<Buffer> {
-  const rgb = batchToRgb(batch, 0, manifest.normalization);
-  let pipeline = sharp(rgb.data, { raw: { width: rgb.width, height: rgb.height, channels: CHANNELS } });
-  if (request.params.keep_aspect) {
-    const box = await containBox(request.image, manifest.image_size);
-    pipeline = pipeline.extract(box);
-  }
-  const quality = request.params.quality;
-  switch (request.params.format) {
-    case 'png':
-      return pipeline.png().toBuffer();
-    case 'webp':
-      return pipeline.webp({ quality }).toBuffer();
-    case 'jpeg':
-      return pipeline.jpeg({ quality }).toBuffer();
-  }
+  const crop = request.params.keep_aspect ? await containBox(request.image, manifest.image_size) : undefined;
+  return encodeRgb(batchToRgb(batch, 0, manifest.normalization), request.params.format, {
+    quality: request.params.quality,
+    ...(crop === undefined ? {} : { crop }),
+  });
 }
 
 /** Where fit=contain placed the input inside the square (sharp centres it). */
