@@ -10,13 +10,14 @@ from pathlib import Path
 import torch
 
 from .attention_memory import format_table, placement_table
+from .benchmark_data import BenchmarkConfigError, BenchmarkError, ShapesBenchmarkConfig, write_benchmark, write_preview
 from .checkpoint import CheckpointError, load_checkpoint
 from .config import ConfigError, ExperimentConfig, load_config
 from .export import ExportError, ExportOptions, export_model, set_attention_gamma
 from .manifest import ManifestError
 from .networks import build_model, count_parameters
 
-USER_ERRORS = (ConfigError, CheckpointError, ExportError, ManifestError)
+USER_ERRORS = (ConfigError, CheckpointError, ExportError, ManifestError, BenchmarkError)
 
 
 def _int_list(text: str) -> list[int]:
@@ -90,6 +91,25 @@ def cmd_bench_torch(args: argparse.Namespace) -> None:
     run_bench(Path(args.out), args.sizes, args.batches, args.repeats, log=lambda m: print(m, file=sys.stderr))
 
 
+# make-benchmark options, by the config field they set (so errors name the option the user typed).
+BENCHMARK_OPTIONS = {"image_size": "--image-size", "train_per_domain": "--train", "test_per_domain": "--test", "seed": "--seed"}
+
+
+def cmd_make_benchmark(args: argparse.Namespace) -> None:
+    try:
+        cfg = ShapesBenchmarkConfig(
+            image_size=args.image_size, train_per_domain=args.train, test_per_domain=args.test, seed=args.seed
+        )
+    except BenchmarkConfigError as err:
+        problems = [f"{BENCHMARK_OPTIONS.get(name, name)}: {problem}" for name, problem in err.problems]
+        raise ConfigError("invalid make-benchmark options:\n  " + "\n  ".join(problems)) from err
+    info = write_benchmark(cfg, args.out, overwrite=args.overwrite)
+    counts = ", ".join(f"{name} {count}" for name, count in info["counts"].items())
+    print(f"wrote shapes benchmark to {args.out}: {counts} ({cfg.image_size}x{cfg.image_size})")
+    if args.preview:
+        print(f"wrote preview grid to {write_preview(cfg, args.preview)}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m sa_munit", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -121,6 +141,16 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--batches", type=_int_list, default=[1, 4])
     bench.add_argument("--repeats", type=int, default=5)
     bench.set_defaults(run=cmd_bench_torch)
+
+    shapes = commands.add_parser("make-benchmark", help="write the synthetic circles-vs-squares benchmark")
+    shapes.add_argument("--out", required=True, help="output folder (must be empty unless --overwrite)")
+    shapes.add_argument("--image-size", type=int, default=64, help="image side in pixels")
+    shapes.add_argument("--train", type=int, default=2000, help="training images per domain")
+    shapes.add_argument("--test", type=int, default=200, help="test images per domain")
+    shapes.add_argument("--seed", type=int, default=0)
+    shapes.add_argument("--preview", help="also write a PNG grid of 8 circles and 8 squares to this file")
+    shapes.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
+    shapes.set_defaults(run=cmd_make_benchmark)
     return parser
 
 
