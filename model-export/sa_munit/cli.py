@@ -14,10 +14,12 @@ from .benchmark_data import BenchmarkConfigError, BenchmarkError, ShapesBenchmar
 from .checkpoint import CheckpointError, load_checkpoint
 from .config import ConfigError, ExperimentConfig, load_config
 from .export import ExportError, ExportOptions, export_model, set_attention_gamma
+from .image_folder import DataError
 from .manifest import ManifestError
 from .networks import build_model, count_parameters
 
-USER_ERRORS = (ConfigError, CheckpointError, ExportError, ManifestError, BenchmarkError)
+USER_ERRORS = (ConfigError, CheckpointError, ExportError, ManifestError, BenchmarkError, DataError)
+EXIT_INTERRUPTED = 130  # the shell's code for a Ctrl-C
 
 
 def _int_list(text: str) -> list[int]:
@@ -110,6 +112,27 @@ def cmd_make_benchmark(args: argparse.Namespace) -> None:
         print(f"wrote preview grid to {write_preview(cfg, args.preview)}")
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from .train import TrainingError, resolve_device, run  # imported here: only training needs it
+
+    cfg = load_config(args.config)
+    if args.max_iter is not None:
+        if args.max_iter <= 0:
+            raise ConfigError(f"--max-iter: must be a positive integer (got {args.max_iter})")
+        cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, max_iter=args.max_iter))
+    try:
+        device = resolve_device(args.device)
+        result = run(cfg, args.data, args.run_dir, device=device, resume=args.resume,
+                     log=lambda message: print(message, file=sys.stderr))
+    except TrainingError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"{args.run_dir}: iteration {result.iteration} of {cfg.train.max_iter} on {device}")
+    return EXIT_INTERRUPTED if result.interrupted else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m sa_munit", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -151,6 +174,15 @@ def build_parser() -> argparse.ArgumentParser:
     shapes.add_argument("--preview", help="also write a PNG grid of 8 circles and 8 squares to this file")
     shapes.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
     shapes.set_defaults(run=cmd_make_benchmark)
+
+    train = commands.add_parser("train", help="train on unpaired folders trainA/ trainB/ (testA/ testB/ for samples)")
+    train.add_argument("--config", required=True, help="experiment YAML with a train: section")
+    train.add_argument("--data", required=True, help="folder holding trainA/ and trainB/ (testA/ testB/ optional)")
+    train.add_argument("--run", dest="run_dir", required=True, help="run folder: config copy, checkpoint, log, samples")
+    train.add_argument("--resume", action="store_true", help="continue from <run>/checkpoint.pt")
+    train.add_argument("--max-iter", type=int, help="override train.max_iter")
+    train.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    train.set_defaults(run=cmd_train)
     return parser
 
 
@@ -158,8 +190,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     torch.backends.nnpack.set_flags(False)  # unsupported on many CPUs; it only prints warnings
     try:
-        args.run(args)
+        code = args.run(args)
     except USER_ERRORS as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    return 0
+    return code or 0

@@ -72,6 +72,37 @@ class DomainsConfig:
 
 
 @dataclass(frozen=True)
+class TrainConfig:
+    """MUNIT's training recipe (Huang et al. 2018); defaults are the paper's."""
+
+    batch_size: int = 1  # images per domain per iteration
+    max_iter: int = 1000000  # iterations (one discriminator + one generator update each)
+    lr: float = 0.0001  # Adam learning rate of both generators
+    lr_dis: float | None = None  # Adam learning rate of both discriminators; null = lr (two-timescale otherwise)
+    beta1: float = 0.5  # Adam beta1
+    beta2: float = 0.999  # Adam beta2
+    weight_decay: float = 0.0001  # Adam L2 weight decay
+    lr_step: int = 100000  # iterations between learning-rate decays
+    lr_gamma: float = 0.5  # learning-rate factor at each decay
+    gan_w: float = 1.0  # weight of the LSGAN adversarial loss
+    recon_x_w: float = 10.0  # weight of the within-domain image reconstruction loss
+    recon_s_w: float = 1.0  # weight of the style-code reconstruction loss
+    recon_c_w: float = 1.0  # weight of the content-code reconstruction loss
+    recon_x_cyc_w: float = 10.0  # weight of the cycle reconstruction loss; 0 switches it off
+    num_workers: int = 0  # data-loading worker processes
+    checkpoint_every: int = 10000  # iterations between checkpoints (one is also written at the end)
+    sample_every: int = 10000  # iterations between sample grids
+    log_every: int = 1  # iterations between log lines
+    sample_images: int = 4  # inputs per domain in a sample grid
+    sample_styles: int = 3  # random styles per input in a sample grid
+    seed: int = 0  # seeds data order, augmentation and sampled style codes
+
+    @property
+    def dis_lr(self) -> float:
+        return self.lr if self.lr_dis is None else self.lr_dis
+
+
+@dataclass(frozen=True)
 class ExperimentConfig:
     name: str = "sa-munit"  # model name in the manifest and in object-store keys
     seed: int = 0  # seeds weight initialisation
@@ -80,6 +111,7 @@ class ExperimentConfig:
     gen: GenConfig = field(default_factory=GenConfig)
     dis: DisConfig = field(default_factory=DisConfig)
     attention: AttentionConfig = field(default_factory=AttentionConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
 
     @property
     def architecture(self) -> str:
@@ -140,6 +172,7 @@ def _semantic_errors(cfg: ExperimentConfig) -> list[str]:
             errors.append(f"domains.{domain}: must match {DOMAIN_NAME_PATTERN.pattern} (got {value!r})")
     if cfg.domains.a == cfg.domains.b:
         errors.append(f"domains: a and b must differ (both {cfg.domains.a!r})")
+    errors += _train_errors(cfg.train)
     if errors:
         return errors
     # Query/key convs project to C/8 channels: every attended feature map needs at least 8 channels.
@@ -161,6 +194,39 @@ def _semantic_errors(cfg: ExperimentConfig) -> list[str]:
             f"dis.num_scales={cfg.dis.num_scales} (needs >= {scales_floor})"
         )
     return errors
+
+
+def _train_errors(train: TrainConfig) -> list[str]:
+    errors: list[str] = []
+    for name in ("batch_size", "max_iter", "lr_step", "checkpoint_every", "sample_every", "log_every",
+                 "sample_images", "sample_styles"):
+        _check_positive(errors, f"train.{name}", getattr(train, name))
+    for name in ("num_workers", "seed"):
+        if getattr(train, name) < 0:
+            errors.append(f"train.{name}: must be >= 0 (got {getattr(train, name)})")
+    if not train.lr > 0:
+        errors.append(f"train.lr: must be > 0 (got {train.lr})")
+    if train.lr_dis is not None and not train.lr_dis > 0:
+        errors.append(f"train.lr_dis: must be > 0 or null (got {train.lr_dis})")
+    for name in ("beta1", "beta2"):
+        if not 0 <= getattr(train, name) < 1:
+            errors.append(f"train.{name}: must be in [0, 1) (got {getattr(train, name)})")
+    if not 0 < train.lr_gamma <= 1:
+        errors.append(f"train.lr_gamma: must be in (0, 1] (got {train.lr_gamma})")
+    for name in ("weight_decay", "gan_w", "recon_x_w", "recon_s_w", "recon_c_w", "recon_x_cyc_w"):
+        value = getattr(train, name)
+        if not (value >= 0 and value != float("inf")):
+            errors.append(f"train.{name}: must be a finite number >= 0 (got {value})")
+    return errors
+
+
+def _float_or_error(value: Any, field_path: str, errors: list[str]) -> float | None:
+    # YAML 1.1 reads "1e-4" (no dot) as a string: say so instead of a bare type error.
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        hint = " (write exponents with a dot, e.g. 1.0e-4)" if isinstance(value, str) else ""
+        errors.append(f"{field_path}: must be a number (got {value!r}){hint}")
+        return None
+    return float(value)
 
 
 def _build(cls: type, raw: Any, path: str, errors: list[str]) -> Any:
@@ -201,6 +267,13 @@ def _build(cls: type, raw: Any, path: str, errors: list[str]) -> Any:
                 errors.append(f"{field_path}: must be an integer (got {value!r})")
             else:
                 values[f.name] = value
+        elif hint is float or hint == (float | None):
+            if value is None and hint != float:
+                values[f.name] = None
+            else:
+                number = _float_or_error(value, field_path, errors)
+                if number is not None:
+                    values[f.name] = number
         elif hint is str:
             if not isinstance(value, str):
                 errors.append(f"{field_path}: must be a string (got {value!r})")
