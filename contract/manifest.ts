@@ -55,6 +55,11 @@ export function domainName(manifest: Manifest, key: DomainKey): string {
   return domain.name;
 }
 
+/** Whether the graphs accept an image height or width of `side` pixels (manifest size_multiple, min_size). */
+export function acceptsImageSide(manifest: Manifest, side: number): boolean {
+  return side % manifest.size_multiple === 0 && side >= manifest.min_size;
+}
+
 function deepFreeze<T>(value: T): T {
   if (typeof value === 'object' && value !== null) {
     Object.values(value).forEach(deepFreeze);

@@ -232,8 +232,8 @@ describe('InferencePool on sa-munit-random (CPU)', () => {
 });
 
 describe('InferencePool with one worker', () => {
-  it('a crash rejects the runs queued on the worker; later runs wait for the replacement and succeed', async () => {
-    const pool = await InferencePool.start({
+  const startSingleWorkerPool = () =>
+    InferencePool.start({
       graphs: new Map([[TRANSLATOR, GRAPHS.get(TRANSLATOR) as string]]),
       workers: 1,
       intraOpThreads: 1,
@@ -241,6 +241,9 @@ describe('InferencePool with one worker', () => {
       warmup: warmupFeeds,
       logger: pino({ level: 'silent' }),
     });
+
+  it('a crash rejects the runs queued on the worker; later runs wait for the replacement and succeed', async () => {
+    const pool = await startSingleWorkerPool();
     try {
       // A long run holds the worker's thread; the next run and the crash queue behind it.
       const long = translatorFeeds(16, 64);
@@ -261,14 +264,7 @@ describe('InferencePool with one worker', () => {
   });
 
   it('close() waits for in-flight runs, then refuses new ones', async () => {
-    const pool = await InferencePool.start({
-      graphs: new Map([[TRANSLATOR, GRAPHS.get(TRANSLATOR) as string]]),
-      workers: 1,
-      intraOpThreads: 1,
-      provider: 'cpu',
-      warmup: warmupFeeds,
-      logger: pino({ level: 'silent' }),
-    });
+    const pool = await startSingleWorkerPool();
     const running = pool.run(TRANSLATOR, translatorFeeds(8, 64));
     const closed = pool.close();
     await expect(running).resolves.toHaveProperty('translated');

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { Tensor, type InferenceSession } from 'onnxruntime-node';
 import {
   TENSOR_NAMES,
+  acceptsImageSide,
   styleEncoderGraph,
   translatorGraph,
   type Direction,
@@ -84,7 +85,7 @@ export class Translator {
   #checkImages(images: ImageBatch): void {
     const { size_multiple: multiple, min_size: minSize } = this.manifest;
     for (const [label, value] of [['height', images.height], ['width', images.width]] as const) {
-      if (value % multiple !== 0 || value < minSize) {
+      if (!acceptsImageSide(this.manifest, value)) {
         throw new TranslationInputError(
           `image ${label} ${value} must be a multiple of ${multiple} and at least ${minSize} (model ${this.manifest.name} ${this.manifest.version})`,
         );

@@ -6,7 +6,7 @@
  */
 import { z, type OpenAPIHono } from '@hono/zod-openapi';
 import { ApiError } from '../../../contract/errors.ts';
-import type { GraphEntry, Manifest } from '../../../contract/manifest.ts';
+import { acceptsImageSide, type GraphEntry, type Manifest } from '../../../contract/manifest.ts';
 import type { FunctionConfig } from '../../config.ts';
 import type { ServiceMetrics } from '../../metrics.ts';
 import { directionNames } from '../../lib/resolve-direction.ts';
@@ -200,7 +200,7 @@ async function inferRows(
       const seen = symbols.get(dim);
       if (seen !== undefined && seen !== given) throw new ApiError('invalid_parameters', `${where}: dimension ${dim} must be ${seen} as in the other inputs`);
       symbols.set(dim, given);
-      if (dim !== 'N' && (given % manifest.size_multiple !== 0 || given < manifest.min_size)) {
+      if (dim !== 'N' && !acceptsImageSide(manifest, given)) {
         throw new ApiError('invalid_parameters', `${where}: ${dim} must be a multiple of ${manifest.size_multiple} and at least ${manifest.min_size}, got ${given}`);
       }
     });
