@@ -14,11 +14,14 @@ from .benchmark_data import BenchmarkConfigError, BenchmarkError, ShapesBenchmar
 from .checkpoint import CheckpointError, load_checkpoint
 from .config import ConfigError, ExperimentConfig, load_config
 from .export import ExportError, ExportOptions, export_model, set_attention_gamma
+from .evaluate import EvaluationError
 from .image_folder import DataError
+from .judges import JudgeError
 from .manifest import ManifestError
 from .networks import build_model, count_parameters
 
-USER_ERRORS = (ConfigError, CheckpointError, ExportError, ManifestError, BenchmarkError, DataError)
+USER_ERRORS = (ConfigError, CheckpointError, ExportError, ManifestError, BenchmarkError, DataError, JudgeError,
+               EvaluationError)
 EXIT_INTERRUPTED = 130  # the shell's code for a Ctrl-C
 
 
@@ -133,6 +136,58 @@ def cmd_train(args: argparse.Namespace) -> int:
     return EXIT_INTERRUPTED if result.interrupted else 0
 
 
+def cmd_train_judges(args: argparse.Namespace) -> None:
+    from .judges import JudgeTrainConfig, save_judges, train_judges
+
+    if args.iterations <= 0:
+        raise ConfigError(f"--iterations: must be a positive integer (got {args.iterations})")
+    judges = train_judges(args.data, JudgeTrainConfig(iterations=args.iterations, seed=args.seed))
+    save_judges(judges, args.out)
+    quality = judges.trained["test"]
+    print(f"wrote {args.out}: on the test split classifier accuracy {quality['classifier_accuracy']:.3f}, "
+          f"segmenter mean IoU {quality['segmenter_mean_iou']:.3f} ({quality['images']} images)")
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from .evaluate import EvalConfig, evaluate, markdown_report, open_backend, translation_grid, write_report
+    from .judges import load_judges
+
+    if args.styles < 2:
+        raise ConfigError(f"--styles: must be >= 2 (got {args.styles})")
+    if args.max_images is not None and args.max_images <= 0:
+        raise ConfigError(f"--max-images: must be a positive integer (got {args.max_images})")
+    backend = open_backend(args.checkpoint, args.onnx)
+    result = evaluate(backend, load_judges(args.judges), args.data,
+                      EvalConfig(styles=args.styles, max_images=args.max_images, seed=args.seed))
+    json_path, md_path = write_report(result, args.out)
+    grid_path = Path(args.out) / "translations.png"
+    translation_grid(backend, args.data, seed=args.seed).save(grid_path)
+    print(markdown_report(result))
+    print(f"wrote {json_path}, {md_path} and {grid_path}")
+
+
+def cmd_ablation(args: argparse.Namespace) -> int:
+    from .ablation import AblationPlan, markdown_summary, run_ablation
+    from .evaluate import EvalConfig
+    from .train import TrainingError, resolve_device
+
+    if args.max_iter <= 0:
+        raise ConfigError(f"--max-iter: must be a positive integer (got {args.max_iter})")
+    if len(args.arms) < 2:
+        raise ConfigError("--arms: give at least two experiment configs")
+    plan = AblationPlan(arms=tuple(Path(p) for p in args.arms), seeds=tuple(args.seeds), max_iter=args.max_iter,
+                        data=Path(args.data), judges=Path(args.judges), out=Path(args.out),
+                        eval=EvalConfig(styles=args.styles, max_images=args.max_images))
+    try:
+        summary = run_ablation(plan, resolve_device(args.device), log=lambda message: print(message, file=sys.stderr))
+    except TrainingError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(markdown_summary(summary))
+    print(f"wrote {Path(args.out) / 'ablation.md'} and {Path(args.out) / 'ablation.json'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m sa_munit", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -183,6 +238,36 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--max-iter", type=int, help="override train.max_iter")
     train.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     train.set_defaults(run=cmd_train)
+    judges = commands.add_parser("train-judges", help="train the evaluation's domain classifier and object segmenter")
+    judges.add_argument("--data", required=True, help="shapes benchmark folder (make-benchmark)")
+    judges.add_argument("--out", required=True, help="judges file to write, e.g. judges.pt")
+    judges.add_argument("--iterations", type=int, default=1000)
+    judges.add_argument("--seed", type=int, default=0)
+    judges.set_defaults(run=cmd_train_judges)
+
+    evaluation = commands.add_parser("evaluate", help="metrics of a checkpoint or an ONNX export on the test split")
+    source = evaluation.add_mutually_exclusive_group(required=True)
+    source.add_argument("--checkpoint", help="training checkpoint (checkpoint.pt)")
+    source.add_argument("--onnx", help="exported model folder (manifest.json and graphs)")
+    evaluation.add_argument("--data", required=True, help="shapes benchmark folder at the model's image size")
+    evaluation.add_argument("--judges", required=True, help="judges file from train-judges")
+    evaluation.add_argument("--out", required=True, help="folder for evaluation.json, evaluation.md, translations.png")
+    evaluation.add_argument("--styles", type=int, default=10, help="style codes per input")
+    evaluation.add_argument("--max-images", type=int, help="test images per domain (default: all)")
+    evaluation.add_argument("--seed", type=int, default=0, help="picks the style codes")
+    evaluation.set_defaults(run=cmd_evaluate)
+
+    ablation = commands.add_parser("ablation", help="train and evaluate arms (e.g. SA-MUNIT vs MUNIT) over seeds")
+    ablation.add_argument("--arms", nargs="+", required=True, help="experiment configs that differ in attention only")
+    ablation.add_argument("--seeds", type=_int_list, default=[1, 2, 3], help="comma-separated positive seeds")
+    ablation.add_argument("--max-iter", type=int, required=True, help="iterations per run (the shared budget)")
+    ablation.add_argument("--data", required=True, help="shapes benchmark folder")
+    ablation.add_argument("--judges", required=True, help="judges file from train-judges")
+    ablation.add_argument("--out", required=True, help="folder for <arm>/seed<k>/ runs and ablation.md/json")
+    ablation.add_argument("--styles", type=int, default=10)
+    ablation.add_argument("--max-images", type=int, help="test images per domain (default: all)")
+    ablation.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    ablation.set_defaults(run=cmd_ablation)
     return parser
 
 

@@ -50,6 +50,7 @@ class DisConfig:
     activ: Activation = "lrelu"  # leaky slope 0.2
     pad_type: PadType = "reflect"
     gan_type: GanType = "lsgan"
+    spectral_norm: bool = False  # SAGAN's spectral normalisation of every discriminator weight
 
 
 @dataclass(frozen=True)

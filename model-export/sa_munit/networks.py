@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils import parametrize
 
 from .config import (
     STYLE_ENCODER_DOWNSAMPLINGS,
@@ -337,9 +338,18 @@ class ScaleDiscriminator(nn.Module):
             layers.append(SelfAttention(channels, attention.pool_key_value))
         layers.append(nn.Conv2d(channels, 1, 1, 1, bias=True))
         self.model = nn.Sequential(*layers)
+        if dis.spectral_norm:
+            self.model.apply(_spectral_norm_weights)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         return self.model(image)
+
+
+def _spectral_norm_weights(module: nn.Module) -> None:
+    # Applied after construction so ConvBlock and SelfAttention stay unaware of it; the discriminator
+    # is never exported, so the parametrisation only has to train and checkpoint.
+    if isinstance(module, (nn.Conv2d, nn.Linear)):
+        nn.utils.parametrizations.spectral_norm(module)
 
 
 class MultiScaleDiscriminator(nn.Module):
@@ -386,7 +396,10 @@ def kaiming_init(module: nn.Module) -> None:
 
 def gaussian_init(module: nn.Module) -> None:
     if isinstance(module, (nn.Conv2d, nn.Linear)):
-        nn.init.normal_(module.weight, 0.0, DIS_INIT_STD)
+        # Under spectral norm `weight` is computed on each access; the stored tensor is `original`.
+        weight = module.parametrizations.weight.original if parametrize.is_parametrized(module, "weight") \
+            else module.weight
+        nn.init.normal_(weight, 0.0, DIS_INIT_STD)
         if module.bias is not None:
             nn.init.zeros_(module.bias)
 

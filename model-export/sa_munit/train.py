@@ -235,7 +235,12 @@ def sample_grid(model: SAMUNIT, x_a: torch.Tensor, x_b: torch.Tensor, styles: in
             columns = [x, own.decode(content, style)]
             columns += [other.decode(content, s.expand_as(style)) for s in random_styles]
             rows += [torch.stack([column[i] for column in columns]) for i in range(x.shape[0])]
-    tiles = torch.stack(rows).cpu()  # [rows, cols, 3, H, W]
+    return grid_image(torch.stack(rows))
+
+
+def grid_image(tiles: torch.Tensor) -> Image.Image:
+    """Tiles [rows, cols, 3, H, W] in [-1, 1] -> one RGB picture with white gaps."""
+    tiles = tiles.detach().cpu()
     n_rows, n_cols, _, h, w = tiles.shape
     canvas = np.full((n_rows * (h + GRID_GAP) + GRID_GAP, n_cols * (w + GRID_GAP) + GRID_GAP, 3), 255, np.uint8)
     pixels = ((tiles.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 1, 3, 4, 2).numpy()

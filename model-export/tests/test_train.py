@@ -77,7 +77,10 @@ def test_a_few_iterations_log_every_loss_and_gamma(shapes: Path, cfg: Experiment
     assert read_checkpoint(tmp_path / "run" / "checkpoint.pt")["extra"]["iteration"] == 4
 
 
-def test_resume_is_bit_exact(shapes: Path, cfg: ExperimentConfig, tmp_path: Path) -> None:
+@pytest.mark.parametrize("spectral_norm", [False, True])
+def test_resume_is_bit_exact(shapes: Path, cfg: ExperimentConfig, tmp_path: Path, spectral_norm: bool) -> None:
+    # Spectral norm keeps power-iteration vectors as buffers: they must travel with the checkpoint too.
+    cfg = dataclasses.replace(cfg, dis=dataclasses.replace(cfg.dis, spectral_norm=spectral_norm))
     cfg = with_train(cfg, max_iter=6, checkpoint_every=100, sample_every=100)
     run(cfg, shapes, tmp_path / "straight", device=CPU, progress=False)
     run(with_train(cfg, max_iter=3), shapes, tmp_path / "split", device=CPU, progress=False)
