@@ -38,6 +38,7 @@ def test_reference_config_file_is_the_default() -> None:
         ({"gen": {"dim": "64"}}, "gen.dim"),
         ({"gen": {"dim": True}}, "gen.dim"),
         ({"attention": {"enabled": "yes"}}, "attention.enabled"),
+        ({"dis": {"spectral_norm": 1}}, "dis.spectral_norm"),
         ({"gen": [1, 2]}, "gen"),
         ({"domains": {"a": "cats", "b": "cats"}}, "domains"),
         ({"domains": {"a": "Cats!"}}, "domains.a"),

@@ -4,6 +4,8 @@ import dataclasses
 
 import pytest
 import torch
+from torch import nn
+from torch.nn.utils import parametrize
 
 from sa_munit.config import ExperimentConfig
 from sa_munit.export import TranslatorGraph, set_attention_gamma
@@ -183,3 +185,21 @@ def test_layer_norm_has_no_batch_one_special_case() -> None:
     assert torch.allclose(norm(x)[1:2], norm(x[1:2]), atol=1e-6)
     normalised = norm(x)
     assert torch.allclose(normalised.mean(dim=(1, 2, 3)), torch.zeros(3), atol=1e-5)
+
+
+def test_spectral_norm_wraps_every_discriminator_weight(tiny_cfg: ExperimentConfig) -> None:
+    cfg = dataclasses.replace(tiny_cfg, dis=dataclasses.replace(tiny_cfg.dis, spectral_norm=True))
+    model = build_model(cfg)
+    layers = [m for m in model.dis_a.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    assert layers and all(parametrize.is_parametrized(m, "weight") for m in layers)
+    # N(0, 0.02) init reaches the stored weight, not a throw-away computed copy.
+    stored = layers[1].parametrizations.weight.original
+    assert abs(float(stored.detach().std()) - 0.02) < 0.004
+    model.dis_a.train()
+    with torch.no_grad():
+        for _ in range(30):  # each training-mode forward runs one power iteration
+            model.dis_a(torch.randn(2, 3, 32, 32))
+    sigma = torch.linalg.matrix_norm(layers[1].weight.flatten(1), ord=2)
+    assert abs(float(sigma) - 1.0) < 0.05
+    assert not any(parametrize.is_parametrized(m, "weight") for m in model.gen_a.modules()
+                   if isinstance(m, (nn.Conv2d, nn.Linear)))
