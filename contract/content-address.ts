@@ -1,0 +1,72 @@
+/**
+ * The content address of a translation: sha256 over (model, direction, normalised parameters
+ * including the seed, image bytes). It is the edge's cache key, the result's key in R2 and the
+ * ETag clients see, and it will be the idempotency key of batch items, so it is defined here once.
+ *
+ * Only WebCrypto (crypto.subtle) is used, so the same code runs in Workers, Node 20 and browsers.
+ *
+ * Layout of the hashed bytes: a canonical JSON header (keys sorted, absent values dropped), one NUL
+ * byte, then the image bytes. JSON text never contains a raw NUL, so header and image cannot be
+ * shifted into each other. Bump ADDRESS_SCHEME_VERSION whenever the layout or the meaning of a
+ * parameter changes: old addresses then simply stop matching instead of serving wrong results.
+ */
+import type { TranslateParams } from './translate-params.ts';
+
+export const ADDRESS_SCHEME_VERSION = 1;
+
+/** 64 lower-case hex digits. */
+export const CONTENT_ADDRESS_PATTERN = /^[0-9a-f]{64}$/;
+
+export interface AddressedTranslation {
+  readonly model: { readonly name: string; readonly version: string };
+  /** Already resolved to the manifest's key: "a2b" or "b2a", never a domain-name spelling. */
+  readonly direction: 'a2b' | 'b2a';
+  /** Output of translateParamsSchema (defaults applied); `direction` in it is ignored. */
+  readonly params: TranslateParams;
+  readonly image: Uint8Array;
+  /** Reference image for the style, when one is given instead of a seed or vector. */
+  readonly styleImage?: Uint8Array;
+}
+
+const encoder = new TextEncoder();
+
+function hex(buffer: ArrayBuffer): string {
+  return [...new Uint8Array(buffer)].map((byte) => byte.toString(16).padStart(2, '0')).join('');
+}
+
+export async function sha256Hex(bytes: Uint8Array): Promise<string> {
+  return hex(await crypto.subtle.digest('SHA-256', bytes));
+}
+
+/** JSON with object keys sorted at every level and undefined members dropped. */
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, member]) => member !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([key, member]) => `${JSON.stringify(key)}:${canonicalJson(member)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/** The header that is hashed in front of the image; exported so tests can pin its exact form. */
+export async function addressHeader(input: AddressedTranslation): Promise<string> {
+  const { direction: _spelledDirection, ...params } = input.params;
+  return canonicalJson({
+    scheme: ADDRESS_SCHEME_VERSION,
+    model: { name: input.model.name, version: input.model.version },
+    direction: input.direction,
+    params,
+    style_image_sha256: input.styleImage === undefined ? undefined : await sha256Hex(input.styleImage),
+  });
+}
+
+export async function contentAddress(input: AddressedTranslation): Promise<string> {
+  const header = encoder.encode(await addressHeader(input));
+  const bytes = new Uint8Array(header.byteLength + 1 + input.image.byteLength);
+  bytes.set(header, 0);
+  bytes[header.byteLength] = 0;
+  bytes.set(input.image, header.byteLength + 1);
+  return sha256Hex(bytes);
+}

@@ -1,0 +1,44 @@
+/**
+ * The edge's Hono app: middleware in the order a request meets it, then one registration per route
+ * family. Nothing here reads the environment; config.ts parses it per request (cached per env).
+ */
+import { OpenAPIHono } from '@hono/zod-openapi';
+import { requestId } from 'hono/request-id';
+import { ApiError } from '../../contract/errors.ts';
+import { REQUEST_ID_HEADER } from '../../contract/headers.ts';
+import type { EdgeEnv } from './app-env.ts';
+import { preflight, publicCors } from './auth/cors.ts';
+import { loadConfig } from './config.ts';
+import { onError, onNotFound } from './http/error-handler.ts';
+import { registerDocsRoutes } from './routes/docs.ts';
+import { registerHealthRoutes } from './routes/health.ts';
+import { registerModelRoutes } from './routes/models.ts';
+import { registerResultRoutes } from './routes/results.ts';
+import { registerTranslationRoutes } from './routes/translations.ts';
+
+export function createApp(): OpenAPIHono<EdgeEnv> {
+  const app = new OpenAPIHono<EdgeEnv>({
+    defaultHook: (result) => {
+      if (!result.success) throw new ApiError('invalid_parameters', result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
+    },
+  });
+  app.use(requestId({ headerName: REQUEST_ID_HEADER }));
+  app.use('/v1/*', preflight());
+  app.use('/v1/*', async function withConfig(c, next) {
+    c.set('config', loadConfig(c.env));
+    await next();
+  });
+  app.use('/v1/results/*', publicCors());
+  app.use('/v1/models', publicCors());
+  app.use('/openapi.json', publicCors());
+
+  registerHealthRoutes(app);
+  registerTranslationRoutes(app);
+  registerResultRoutes(app);
+  registerModelRoutes(app);
+  registerDocsRoutes(app);
+
+  app.onError(onError);
+  app.notFound(onNotFound);
+  return app;
+}

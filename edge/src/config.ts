@@ -1,0 +1,97 @@
+/**
+ * The edge's configuration: wrangler vars, secrets and bindings, parsed with zod at request time
+ * (Workers have no start-up hook that could refuse to boot). A bad value answers 500 `internal`
+ * with a message naming every offending variable, and the parse result is kept per env object so
+ * a healthy configuration is parsed once per isolate, not once per request.
+ *
+ * This is the only module that reads the environment.
+ */
+import { z } from 'zod';
+import { ApiError } from '../../contract/errors.ts';
+import type { EdgeBindings, KeyValueStore, QuotaNamespace, RateLimiter, ResultBucket } from './bindings.ts';
+
+/** wrangler passes TOML numbers as numbers and secrets as strings: accept both, with bounds. */
+function integerVar(fallback: number, min: number, max: number) {
+  return z
+    .union([z.number(), z.string().regex(/^\d+$/).transform(Number)], { message: 'must be a whole number' })
+    .optional()
+    .transform((value) => value ?? fallback)
+    .pipe(z.number().int().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
+}
+
+function binding<T>(name: string, method: string) {
+  return z.custom<T>(
+    (value) => typeof value === 'object' && value !== null && typeof (value as Record<string, unknown>)[method] === 'function',
+    { message: `binding ${name} is missing (see edge/wrangler.toml)` },
+  );
+}
+
+const functionPool = z
+  .string({ message: 'must list the function base URLs, comma-separated' })
+  .transform((text) => text.split(/[\s,]+/).filter((part) => part !== '').map((url) => url.replace(/\/+$/, '')))
+  .pipe(z.array(z.url({ protocol: /^https?$/, message: 'each entry must be an http(s) URL' })).min(1, 'must name at least one function'));
+
+const configSchema = z.object({
+  ENVIRONMENT: z.enum(['local', 'production']).default('local'),
+  /** Base URLs of the inference functions, comma-separated (a secret in production). */
+  FUNCTION_POOL: functionPool,
+  /** Sent as `Authorization: Bearer` to the functions when the platform in front of them needs one. */
+  FUNCTION_AUTH_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  MAX_UPLOAD_BYTES: integerVar(10 * 1024 * 1024, 1024, 100 * 1024 * 1024), // 10 MiB; Workers' plan limit is ≥ 100 MB
+  REQUEST_DEADLINE_MS: integerVar(30_000, 100, 600_000), // overall budget of one translation, all attempts
+  ATTEMPT_TIMEOUT_MS: integerVar(20_000, 50, 600_000), // one attempt at one replica
+  MAX_ATTEMPTS: integerVar(3, 1, 10), // replicas tried per request
+  BREAKER_FAILURE_THRESHOLD: integerVar(3, 1, 100), // consecutive failures that open a replica's breaker
+  BREAKER_COOLDOWN_MS: integerVar(10_000, 100, 600_000), // open time before one probe is let through
+  MODELS_TTL_MS: integerVar(30_000, 0, 3_600_000), // how long the functions' /v1/models is trusted
+  RESULTS: binding<ResultBucket>('RESULTS', 'put'),
+  API_KEYS: binding<KeyValueStore>('API_KEYS', 'get'),
+  RATE_LIMITER: binding<RateLimiter>('RATE_LIMITER', 'limit'),
+  KEY_QUOTAS: binding<QuotaNamespace>('KEY_QUOTAS', 'idFromName'),
+});
+
+export interface EdgeConfig {
+  readonly environment: 'local' | 'production';
+  readonly functionPool: readonly string[];
+  readonly functionAuthToken: string | undefined;
+  readonly maxUploadBytes: number;
+  readonly requestDeadlineMs: number;
+  readonly attemptTimeoutMs: number;
+  readonly maxAttempts: number;
+  readonly breaker: { readonly failureThreshold: number; readonly cooldownMs: number };
+  readonly modelsTtlMs: number;
+  readonly results: ResultBucket;
+  readonly apiKeys: KeyValueStore;
+  readonly rateLimiter: RateLimiter;
+  readonly keyQuotas: QuotaNamespace;
+}
+
+const parsedByEnv = new WeakMap<object, EdgeConfig>();
+
+export function loadConfig(env: EdgeBindings): EdgeConfig {
+  const cached = parsedByEnv.get(env);
+  if (cached !== undefined) return cached;
+  const parsed = configSchema.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.') || 'env'}: ${issue.message}`).join('; ');
+    throw new ApiError('internal', `edge misconfigured: ${problems}`);
+  }
+  const v = parsed.data;
+  const config: EdgeConfig = Object.freeze({
+    environment: v.ENVIRONMENT,
+    functionPool: Object.freeze(v.FUNCTION_POOL),
+    functionAuthToken: v.FUNCTION_AUTH_TOKEN,
+    maxUploadBytes: v.MAX_UPLOAD_BYTES,
+    requestDeadlineMs: v.REQUEST_DEADLINE_MS,
+    attemptTimeoutMs: Math.min(v.ATTEMPT_TIMEOUT_MS, v.REQUEST_DEADLINE_MS),
+    maxAttempts: v.MAX_ATTEMPTS,
+    breaker: Object.freeze({ failureThreshold: v.BREAKER_FAILURE_THRESHOLD, cooldownMs: v.BREAKER_COOLDOWN_MS }),
+    modelsTtlMs: v.MODELS_TTL_MS,
+    results: v.RESULTS,
+    apiKeys: v.API_KEYS,
+    rateLimiter: v.RATE_LIMITER,
+    keyQuotas: v.KEY_QUOTAS,
+  });
+  parsedByEnv.set(env, config);
+  return config;
+}

@@ -1,0 +1,178 @@
+/**
+ * POST /v1/translations: the public translation endpoint.
+ *
+ * Order, cheapest refusal first: key (authenticate) → size and magic bytes (413/415) → parameters
+ * (400, shared schema) → seed chosen here when none is given, so every result is addressable →
+ * model (functions' /v1/models, cached per isolate) and direction → content address →
+ * If-None-Match (304) → Cache API, then R2 (HIT, no function contacted) → forward with failover
+ * (MISS) → store in R2 and the cache → answer.
+ */
+import { z, type OpenAPIHono } from '@hono/zod-openapi';
+import type { Context } from 'hono';
+import { contentAddress, type AddressedTranslation } from '../../../contract/content-address.ts';
+import { ApiError } from '../../../contract/errors.ts';
+import { MODEL_NAME_HEADER, MODEL_VERSION_HEADER, SEED_HEADER, TIMEOUT_HEADER } from '../../../contract/headers.ts';
+import { describeParamIssues, translateParamsSchema, type TranslateParams } from '../../../contract/translate-params.ts';
+import type { EdgeEnv } from '../app-env.ts';
+import { authenticate } from '../auth/authenticate.ts';
+import { defaultCache } from '../bindings.ts';
+import { ResultStore } from '../cache/result-store.ts';
+import { forwardToFunctions } from '../forwarding/forward.ts';
+import { forwardOptionsFor } from '../forwarding/forward-options.ts';
+import { functionError } from '../forwarding/function-error.ts';
+import { resolveDirection, servedModel } from '../forwarding/model-catalog.ts';
+import { ifNoneMatchHits } from '../http/conditional.ts';
+import { deadlineOf } from '../http/deadline.ts';
+import { errorResponses } from '../http/error-responses.ts';
+import { readUpload, type ImagePart, type Upload } from '../upload/read-upload.ts';
+import { notModified, resultResponse } from './result-response.ts';
+
+/** Edge-chosen seeds stay below 2^48 (as the function's do) so seed + n - 1 never nears 2^53. */
+const RANDOM_SEED_BITS_HIGH = 2 ** 16;
+
+function randomSeed(): number {
+  const [high, low] = crypto.getRandomValues(new Uint32Array(2));
+  return (high! % RANDOM_SEED_BITS_HIGH) * 2 ** 32 + low!;
+}
+
+const MIME: Record<ImagePart['format'], string> = { jpeg: 'image/jpeg', png: 'image/png', webp: 'image/webp' };
+
+/** The normalised parameters as the function's query string (the same schema parses them there). */
+function functionQuery(params: TranslateParams): string {
+  const query = new URLSearchParams({
+    direction: params.direction,
+    n: String(params.n),
+    format: params.format,
+    quality: String(params.quality),
+    fit: params.fit,
+    keep_aspect: String(params.keep_aspect),
+  });
+  if (params.seed !== undefined) query.set('seed', String(params.seed));
+  if (params.style !== undefined) query.set('style', params.style.join(','));
+  return query.toString();
+}
+
+function functionBody(upload: Upload): { body: () => NonNullable<RequestInit['body']>; contentType?: string } {
+  const { image, styleImage } = upload;
+  if (styleImage === undefined) return { body: () => image.bytes, contentType: MIME[image.format] };
+  // fetch sets the multipart boundary itself when the body is FormData.
+  return {
+    body: () => {
+      const form = new FormData();
+      form.set('image', new Blob([image.bytes], { type: MIME[image.format] }), 'image');
+      form.set('style_image', new Blob([styleImage.bytes], { type: MIME[styleImage.format] }), 'style_image');
+      return form;
+    },
+  };
+}
+
+function parseParams(c: Context<EdgeEnv>, upload: Upload): TranslateParams {
+  const parsed = translateParamsSchema.safeParse({ ...c.req.query(), ...upload.fields });
+  if (!parsed.success) throw new ApiError('invalid_parameters', describeParamIssues(parsed.error));
+  const params = parsed.data;
+  if (upload.styleImage !== undefined) {
+    if (params.seed !== undefined || params.style !== undefined || params.n > 1) {
+      throw new ApiError('invalid_parameters', 'style_image: give a reference image, or seed/style/n, not both');
+    }
+    return params;
+  }
+  return params.style === undefined && params.seed === undefined ? { ...params, seed: randomSeed() } : params;
+}
+
+function backgroundOf(c: Context<EdgeEnv>) {
+  try {
+    return c.executionCtx;
+  } catch {
+    return undefined; // app.request() in tests has no ExecutionContext
+  }
+}
+
+export function resultStoreFor(c: Context<EdgeEnv>): ResultStore {
+  return new ResultStore({ bucket: c.get('config').results, cache: defaultCache(), origin: new URL(c.req.url).origin, background: backgroundOf(c) });
+}
+
+export function registerTranslationRoutes(app: OpenAPIHono<EdgeEnv>): void {
+  const image = z.string().openapi({ format: 'binary' });
+  app.openAPIRegistry.registerPath({
+    method: 'post',
+    path: '/v1/translations',
+    summary: 'Translate an image into the other domain; results are content-addressed and cached',
+    security: [{ apiKey: [] }],
+    request: {
+      query: translateParamsSchema,
+      headers: z.object({
+        [TIMEOUT_HEADER]: z.string().optional().openapi({ description: 'Time budget in ms (shortens the edge deadline)' }),
+        'if-none-match': z.string().optional().openapi({ description: 'A content address (ETag) the client holds: 304 when it matches' }),
+      }),
+      body: {
+        required: true,
+        content: {
+          'image/png': { schema: image },
+          'image/jpeg': { schema: image },
+          'image/webp': { schema: image },
+          'multipart/form-data': { schema: z.object({ image, style_image: image.optional() }) },
+        },
+      },
+    },
+    responses: {
+      200: {
+        description:
+          'n = 1: the image; n > 1: JSON {model, direction, format, outputs:[{seed, image(base64)}]}. Headers: ETag (content address), ' +
+          'Cache-Control immutable, X-Cache HIT|MISS, X-Seed, X-Model-Name, X-Model-Version, Content-Location /v1/results/{address}.',
+        content: { 'image/png': { schema: image }, 'application/json': { schema: z.object({}).passthrough() } },
+      },
+      304: { description: 'If-None-Match named this content address' },
+      ...errorResponses(400, 401, 403, 413, 415, 422, 429, 503),
+    },
+  });
+
+  app.post('/v1/translations', authenticate(), async function translateRoute(c) {
+    const config = c.get('config');
+    const deadline = deadlineOf(c, config.requestDeadlineMs);
+    const upload = await readUpload(c.req.raw, config.maxUploadBytes);
+    const params = parseParams(c, upload);
+
+    const forwarding = forwardOptionsFor(c, deadline);
+    const model = await servedModel(forwarding);
+    const direction = resolveDirection(model, params.direction);
+    const normalised: TranslateParams = { ...params, direction };
+    const addressed = (name: string, version: string): AddressedTranslation => ({
+      model: { name, version },
+      direction,
+      params: normalised,
+      image: upload.image.bytes,
+      ...(upload.styleImage === undefined ? {} : { styleImage: upload.styleImage.bytes }),
+    });
+    const address = await contentAddress(addressed(model.name, model.version));
+    const seedHeader = normalised.seed === undefined ? {} : { [SEED_HEADER]: String(normalised.seed) };
+    if (ifNoneMatchHits(c, address)) return notModified(c, address, { ...seedHeader, [MODEL_VERSION_HEADER]: model.version });
+
+    const store = resultStoreFor(c);
+    const found = await store.get(address);
+    if (found !== undefined) return resultResponse(c, address, found.result, 'HIT');
+
+    const { response, replicaUrl } = await forwardToFunctions(
+      { method: 'POST', path: `/v1/translate?${functionQuery(normalised)}`, ...functionBody(upload) },
+      forwarding,
+    );
+    if (!response.ok) throw await functionError(response, replicaUrl);
+    const modelName = response.headers.get(MODEL_NAME_HEADER) ?? model.name;
+    const modelVersion = response.headers.get(MODEL_VERSION_HEADER) ?? model.version;
+    // A reload between the catalog read and this answer: address the result by what produced it.
+    const finalAddress =
+      modelName === model.name && modelVersion === model.version ? address : await contentAddress(addressed(modelName, modelVersion));
+    const result = {
+      bytes: await response.arrayBuffer(),
+      contentType: response.headers.get('content-type') ?? 'application/octet-stream',
+      seed: normalised.seed === undefined ? undefined : String(normalised.seed),
+      modelName,
+      modelVersion,
+    };
+    await store.put(finalAddress, result);
+    return resultResponse(c, finalAddress, result, 'MISS');
+  });
+
+  app.on(['GET', 'PUT', 'PATCH', 'DELETE'], '/v1/translations', (c) => {
+    throw new ApiError('method_not_allowed', `${c.req.method} is not allowed on /v1/translations: use POST`);
+  });
+}

@@ -1,0 +1,21 @@
+/**
+ * The slice of `cloudflare:test` the edge tests use, with structural types (the package's own
+ * declarations need the Workers globals, which the repository's Node-typed tsconfig does not load;
+ * an ambient module may not import relative paths, hence no reuse of src/bindings.ts here).
+ */
+declare module 'cloudflare:test' {
+  export interface TestExecutionContext {
+    waitUntil(promise: Promise<unknown>): void;
+    passThroughOnException(): void;
+    props: unknown;
+  }
+  export const env: {
+    readonly RESULTS?: { get(key: string): Promise<unknown>; put(key: string, value: ArrayBuffer, options?: object): Promise<unknown> };
+    readonly API_KEYS?: { get(key: string): Promise<string | null>; put(key: string, value: string): Promise<void> };
+    readonly RATE_LIMITER?: { limit(options: { key: string }): Promise<{ success: boolean }> };
+    readonly TEST_RATE_LIMITER: { limit(options: { key: string }): Promise<{ success: boolean }> };
+    readonly [variable: string]: unknown;
+  };
+  export function createExecutionContext(): TestExecutionContext;
+  export function waitOnExecutionContext(ctx: TestExecutionContext): Promise<void>;
+}

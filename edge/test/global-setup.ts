@@ -1,0 +1,68 @@
+/**
+ * Runs in Node before the edge tests (which run inside workerd): starts one real inference function
+ * serving the committed model, plus two stand-ins for misbehaving replicas that a real function
+ * cannot be made to be on demand from inside workerd: one that accepts connections and never
+ * answers (hung), one that answers 429 with Retry-After (overloaded). Dead replicas are simply
+ * ports nobody listens on.
+ */
+import { readFile } from 'node:fs/promises';
+import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
+import { resolve } from 'node:path';
+import type { TestProject } from 'vitest/node';
+import { committedModelDir } from '../../tests/support/committed-model.ts';
+import { freePort, startFunction, type FunctionProcess } from '../../tests/support/function-process.ts';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    functionUrl: string;
+    hungReplicaUrl: string;
+    busyReplicaUrl: string;
+    deadReplicaUrls: string[];
+    circlePngBase64: string;
+    squarePngBase64: string;
+  }
+}
+
+let fn: FunctionProcess | undefined;
+let hung: TcpServer | undefined;
+let busy: Server | undefined;
+const hungSockets = new Set<Socket>();
+
+async function listen(server: Server | TcpServer): Promise<string> {
+  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('no address');
+  return `http://127.0.0.1:${address.port}`;
+}
+
+export async function setup(project: TestProject): Promise<void> {
+  fn = await startFunction({ MODEL_SOURCE: await committedModelDir(), INFERENCE_WORKERS: '1', INTRA_OP_THREADS: '1' });
+  await fn.waitUntilReady();
+
+  hung = createTcpServer((socket) => {
+    hungSockets.add(socket);
+    socket.on('close', () => hungSockets.delete(socket));
+  });
+  busy = createHttpServer((_request, response) => {
+    response.writeHead(429, { 'content-type': 'application/json', 'retry-after': '30' });
+    response.end(JSON.stringify({ error: { code: 'queue_full', message: 'the inference queue is full' } }));
+  });
+
+  const samples = resolve(import.meta.dirname, '../../samples');
+  project.provide('functionUrl', fn.url);
+  project.provide('hungReplicaUrl', await listen(hung));
+  project.provide('busyReplicaUrl', await listen(busy));
+  project.provide('deadReplicaUrls', await Promise.all(Array.from({ length: 8 }, async () => `http://127.0.0.1:${await freePort()}`)));
+  project.provide('circlePngBase64', (await readFile(`${samples}/circle.png`)).toString('base64'));
+  project.provide('squarePngBase64', (await readFile(`${samples}/square.png`)).toString('base64'));
+}
+
+export async function teardown(): Promise<void> {
+  for (const socket of hungSockets) socket.destroy();
+  await Promise.all([
+    fn?.stop(),
+    new Promise((done) => (hung === undefined ? done(undefined) : hung.close(done))),
+    new Promise((done) => (busy === undefined ? done(undefined) : busy.close(done))),
+  ]);
+}
