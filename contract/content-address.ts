@@ -5,14 +5,17 @@
  *
  * Only WebCrypto (crypto.subtle) is used, so the same code runs in Workers, Node 20 and browsers.
  *
- * Layout of the hashed bytes: a canonical JSON header (keys sorted, absent values dropped), one NUL
- * byte, then the image bytes. JSON text never contains a raw NUL, so header and image cannot be
- * shifted into each other. Bump ADDRESS_SCHEME_VERSION whenever the layout or the meaning of a
- * parameter changes: old addresses then simply stop matching instead of serving wrong results.
+ * Layout (scheme 2): sha256(canonical JSON header ‖ 0x00 ‖ sha256(image)). The header has keys
+ * sorted and absent values dropped; JSON text never contains a raw NUL, so header and digest cannot
+ * be shifted into each other. The image is hashed on its own rather than copied behind the header,
+ * so an upload of up to 25 MiB is never held twice (a Worker has 128 MB). Parameters that cannot
+ * change the output are normalised away first: `quality` for PNG (lossless; the function ignores
+ * it). Bump ADDRESS_SCHEME_VERSION whenever the layout or the meaning of a parameter changes: old
+ * addresses then simply stop matching instead of serving wrong results.
  */
 import type { TranslateParams } from './translate-params.ts';
 
-export const ADDRESS_SCHEME_VERSION = 1;
+export const ADDRESS_SCHEME_VERSION = 2;
 
 /** 64 lower-case hex digits. */
 export const CONTENT_ADDRESS_PATTERN = /^[0-9a-f]{64}$/;
@@ -57,16 +60,21 @@ export async function addressHeader(input: AddressedTranslation): Promise<string
     scheme: ADDRESS_SCHEME_VERSION,
     model: { name: input.model.name, version: input.model.version },
     direction: input.direction,
-    params,
+    // PNG is lossless: quality does not change the output, so it must not change the address.
+    params: params.format === 'png' ? { ...params, quality: undefined } : params,
     style_image_sha256: input.styleImage === undefined ? undefined : await sha256Hex(input.styleImage),
   });
 }
 
+/** Bytes of a SHA-256 digest. */
+const DIGEST_BYTES = 32;
+
 export async function contentAddress(input: AddressedTranslation): Promise<string> {
   const header = encoder.encode(await addressHeader(input));
-  const bytes = new Uint8Array(header.byteLength + 1 + input.image.byteLength);
+  const imageDigest = new Uint8Array(await crypto.subtle.digest('SHA-256', input.image));
+  const bytes = new Uint8Array(header.byteLength + 1 + DIGEST_BYTES);
   bytes.set(header, 0);
   bytes[header.byteLength] = 0;
-  bytes.set(input.image, header.byteLength + 1);
+  bytes.set(imageDigest, header.byteLength + 1);
   return sha256Hex(bytes);
 }

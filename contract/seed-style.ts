@@ -36,6 +36,13 @@
 /** Largest accepted seed: 2^53 − 1. */
 export const MAX_SEED = Number.MAX_SAFE_INTEGER;
 
+/**
+ * Seeds chosen at random (by the function or the edge when a request names none) are drawn from
+ * [0, RANDOM_SEED_LIMIT): below 2^48, so base + n - 1 stays far from MAX_SEED, and the largest
+ * range node:crypto's randomInt accepts.
+ */
+export const RANDOM_SEED_LIMIT = 2 ** 48 - 1;
+
 const SEED_MODULUS = 2n ** 53n;
 const UINT64_MASK = (1n << 64n) - 1n;
 const GOLDEN_GAMMA = 0x9e3779b97f4a7c15n;

@@ -39,7 +39,13 @@ export interface RateLimiter {
 /** The KEY_QUOTAS Durable Object namespace, called over RPC (quota/key-quota.ts). */
 export interface QuotaNamespace {
   idFromName(name: string): unknown;
-  get(id: never): { consume(month: string, limit: number): Promise<{ allowed: boolean; used: number }> };
+  get(id: never): KeyQuotaStub;
+}
+
+/** The methods of quota/key-quota.ts's KeyQuota, as called through a stub. */
+export interface KeyQuotaStub {
+  consume(limit: number): Promise<{ allowed: boolean; used: number; month: string; retryAfterSeconds: number }>;
+  refund(month: string): Promise<void>;
 }
 
 /** ExecutionContext, as far as the edge uses it: work that may finish after the response. */

@@ -10,6 +10,9 @@ import { z } from 'zod';
 import { ApiError } from '../../contract/errors.ts';
 import type { EdgeBindings, KeyValueStore, QuotaNamespace, RateLimiter, ResultBucket } from './bindings.ts';
 
+/** The highest MAX_UPLOAD_BYTES accepted: 25 MiB. */
+export const MAX_UPLOAD_CAP_BYTES = 25 * 1024 * 1024;
+
 /** wrangler passes TOML numbers as numbers and secrets as strings: accept both, with bounds. */
 function integerVar(fallback: number, min: number, max: number) {
   return z
@@ -37,7 +40,9 @@ const configSchema = z.object({
   FUNCTION_POOL: functionPool,
   /** Sent as `Authorization: Bearer` to the functions when the platform in front of them needs one. */
   FUNCTION_AUTH_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
-  MAX_UPLOAD_BYTES: integerVar(10 * 1024 * 1024, 1024, 100 * 1024 * 1024), // 10 MiB; Workers' plan limit is ≥ 100 MB
+  // 10 MiB by default, 25 MiB at most: a Worker has 128 MB, and an upload is held as the body
+  // buffer plus (multipart) its parsed part while it is hashed and forwarded.
+  MAX_UPLOAD_BYTES: integerVar(10 * 1024 * 1024, 1024, MAX_UPLOAD_CAP_BYTES),
   REQUEST_DEADLINE_MS: integerVar(30_000, 100, 600_000), // overall budget of one translation, all attempts
   ATTEMPT_TIMEOUT_MS: integerVar(20_000, 50, 600_000), // one attempt at one replica
   MAX_ATTEMPTS: integerVar(3, 1, 10), // replicas tried per request
@@ -58,7 +63,7 @@ export interface EdgeConfig {
   readonly requestDeadlineMs: number;
   readonly attemptTimeoutMs: number;
   readonly maxAttempts: number;
-  readonly breaker: { readonly failureThreshold: number; readonly cooldownMs: number };
+  readonly breaker: { readonly failureThreshold: number; readonly cooldownMs: number; readonly probeTimeoutMs: number };
   readonly modelsTtlMs: number;
   readonly results: ResultBucket;
   readonly apiKeys: KeyValueStore;
@@ -77,15 +82,16 @@ export function loadConfig(env: EdgeBindings): EdgeConfig {
     throw new ApiError('internal', `edge misconfigured: ${problems}`);
   }
   const v = parsed.data;
+  const attemptTimeoutMs = Math.min(v.ATTEMPT_TIMEOUT_MS, v.REQUEST_DEADLINE_MS);
   const config: EdgeConfig = Object.freeze({
     environment: v.ENVIRONMENT,
     functionPool: Object.freeze(v.FUNCTION_POOL),
     functionAuthToken: v.FUNCTION_AUTH_TOKEN,
     maxUploadBytes: v.MAX_UPLOAD_BYTES,
     requestDeadlineMs: v.REQUEST_DEADLINE_MS,
-    attemptTimeoutMs: Math.min(v.ATTEMPT_TIMEOUT_MS, v.REQUEST_DEADLINE_MS),
+    attemptTimeoutMs,
     maxAttempts: v.MAX_ATTEMPTS,
-    breaker: Object.freeze({ failureThreshold: v.BREAKER_FAILURE_THRESHOLD, cooldownMs: v.BREAKER_COOLDOWN_MS }),
+    breaker: Object.freeze({ failureThreshold: v.BREAKER_FAILURE_THRESHOLD, cooldownMs: v.BREAKER_COOLDOWN_MS, probeTimeoutMs: attemptTimeoutMs }),
     modelsTtlMs: v.MODELS_TTL_MS,
     results: v.RESULTS,
     apiKeys: v.API_KEYS,

@@ -1,10 +1,19 @@
 /** Keys, origins, CORS and the per-key rate limit (KV and the ratelimits binding in workerd). */
 import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
-import { callEdge, createKey, errorCodeOf, revokeKey } from './edge-harness.ts';
+import type { QuotaNamespace } from '../src/bindings.ts';
+import { callEdge, createKey, errorCodeOf, revokeKey, sampleImage } from './edge-harness.ts';
 
 const translate = (headers: Record<string, string>, vars: Record<string, unknown> = {}) =>
   callEdge('/v1/translations', { method: 'POST', headers: { 'content-type': 'image/png', ...headers }, body: new Uint8Array(0) }, vars);
+
+/** A valid translation request (circle.png), answered 200 (MISS, then HIT for the same seed). */
+const translateValid = (token: string, query: string, vars: Record<string, unknown> = {}, headers: Record<string, string> = {}) =>
+  callEdge(`/v1/translations?${query}`, {
+    method: 'POST',
+    headers: { 'content-type': 'image/png', authorization: `Bearer ${token}`, ...headers },
+    body: sampleImage('circle'),
+  }, vars);
 
 describe('secret keys', () => {
   it('401 without a key, with a malformed or unknown key, and with a revoked key', async () => {
@@ -68,33 +77,57 @@ describe('publishable keys and CORS', () => {
 });
 
 describe('rate limits', () => {
-  it('429 with Retry-After once a key is over its limit; other keys are unaffected', async () => {
+  it('charges only valid requests, then answers 429 with Retry-After once a key is over its limit', async () => {
     const vars = { RATE_LIMITER: env.TEST_RATE_LIMITER }; // limit 3 per 60 s (vitest.config.ts)
     const busy = await createKey('secret');
     const statuses: number[] = [];
-    for (let i = 0; i < 4; i += 1) statuses.push((await translate({ authorization: `Bearer ${busy.token}` }, vars)).status);
-    expect(statuses).toEqual([400, 400, 400, 429]);
-    const limited = await translate({ authorization: `Bearer ${busy.token}` }, vars);
+    // Malformed requests (no image, a bad parameter) are refused before the rate limit is charged.
+    for (let i = 0; i < 3; i += 1) statuses.push((await translate({ authorization: `Bearer ${busy.token}` }, vars)).status);
+    statuses.push((await translateValid(busy.token, 'seed=nope', vars)).status);
+    for (let i = 0; i < 3; i += 1) statuses.push((await translateValid(busy.token, 'seed=31', vars)).status);
+    expect(statuses).toEqual([400, 400, 400, 400, 200, 200, 200]);
+    const limited = await translateValid(busy.token, 'seed=31', vars);
+    expect(limited.status).toBe(429);
     expect(await errorCodeOf(limited)).toBe('rate_limited');
     expect(limited.headers.get('retry-after')).toBe('60');
     const other = await createKey('secret');
-    expect((await translate({ authorization: `Bearer ${other.token}` }, vars)).status).toBe(400);
+    expect((await translateValid(other.token, 'seed=31', vars)).status).toBe(200);
   });
 });
 
 describe('monthly quotas', () => {
-  it('counts a key\'s requests in its Durable Object and answers 429 until next month once used up', async () => {
+  it('counts answered translations only (not malformed requests, 304s or the edge\'s 5xx) and answers 429 once used up', async () => {
     const capped = await createKey('secret', [], 2);
     const statuses: number[] = [];
-    for (let i = 0; i < 3; i += 1) statuses.push((await translate({ authorization: `Bearer ${capped.token}` })).status);
-    expect(statuses).toEqual([400, 400, 429]);
-    const exhausted = await translate({ authorization: `Bearer ${capped.token}` });
+    statuses.push((await translate({ authorization: `Bearer ${capped.token}` })).status); // 400: not charged
+    const first = await translateValid(capped.token, 'seed=41'); // charged (1)
+    statuses.push(first.status);
+    statuses.push((await translateValid(capped.token, 'seed=41', {}, { 'if-none-match': first.headers.get('etag')! })).status); // 304: not charged
+    const unusedSeed = 880_000 + Math.floor(Math.random() * 1_000_000);
+    statuses.push((await translateValid(capped.token, `seed=${unusedSeed}`, {}, { 'x-request-timeout-ms': '1' })).status); // 503: refunded
+    statuses.push((await translateValid(capped.token, 'seed=41')).status); // HIT, charged (2)
+    expect(statuses).toEqual([400, 200, 304, 503, 200]);
+    const exhausted = await translateValid(capped.token, 'seed=41');
     const body = (await exhausted.json()) as { error: { code: string; message: string } };
+    expect(exhausted.status).toBe(429);
     expect(body.error.code).toBe('rate_limited');
     expect(body.error.message).toContain('monthly quota of 2');
     expect(Number(exhausted.headers.get('retry-after'))).toBeGreaterThan(0);
     // Quotas are per key: an uncapped key goes through.
     const open = await createKey('secret');
-    expect((await translate({ authorization: `Bearer ${open.token}` })).status).toBe(400);
+    expect((await translateValid(open.token, 'seed=41')).status).toBe(200);
+  });
+
+  it('takes the month from the Durable Object\'s clock and keeps one counter per month', async () => {
+    const namespace = env.KEY_QUOTAS as QuotaNamespace;
+    const stub = namespace.get(namespace.idFromName(`month-test-${Math.random()}`) as never);
+    const first = await stub.consume(1);
+    expect(first).toMatchObject({ allowed: true, used: 1, month: new Date().toISOString().slice(0, 7) });
+    expect((await stub.consume(1)).allowed).toBe(false);
+    // A refund for another month (a request charged before midnight) cannot touch this month's count.
+    await stub.refund('2000-01');
+    expect((await stub.consume(1)).allowed).toBe(false);
+    await stub.refund(first.month);
+    expect((await stub.consume(1)).allowed).toBe(true);
   });
 });

@@ -24,18 +24,29 @@ describe('contentAddress', () => {
       contentAddress({ ...base, model: { name: 'sa-munit', version: '1.0.1' } }),
       contentAddress({ ...base, direction: 'b2a' }),
       contentAddress({ ...base, params: params({ seed: '8' }) }),
-      contentAddress({ ...base, params: params({ seed: '7', quality: '80' }) }),
+      contentAddress({ ...base, params: params({ seed: '7', format: 'jpeg' }) }),
+      contentAddress({ ...base, params: params({ seed: '7', format: 'jpeg', quality: '80' }) }),
       contentAddress({ ...base, image: new Uint8Array([0x89, 0x50, 0x4e, 0x47, 1, 2, 4]) }),
       contentAddress({ ...base, styleImage: new Uint8Array([1]) }),
     ]);
     expect(new Set([reference, ...variants]).size).toBe(variants.length + 1);
   });
 
-  it('hashes a pinned canonical header (changing it needs ADDRESS_SCHEME_VERSION bumped)', async () => {
-    expect(await addressHeader(base)).toBe(
-      '{"direction":"a2b","model":{"name":"sa-munit","version":"1.0.0"},' +
-        '"params":{"fit":"cover","format":"png","keep_aspect":false,"n":1,"quality":90,"seed":7},"scheme":1}',
+  it('ignores quality for PNG (lossless; the function ignores it) but not for lossy formats', async () => {
+    expect(await contentAddress({ ...base, params: params({ seed: '7', quality: '80' }) })).toBe(await contentAddress(base));
+    expect(await contentAddress({ ...base, params: params({ seed: '7', format: 'webp', quality: '80' }) })).not.toBe(
+      await contentAddress({ ...base, params: params({ seed: '7', format: 'webp' }) }),
     );
-    expect(await contentAddress(base)).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it('hashes a pinned canonical header (changing it needs ADDRESS_SCHEME_VERSION bumped)', async () => {
+    const header = '{"direction":"a2b","model":{"name":"sa-munit","version":"1.0.0"},' +
+      '"params":{"fit":"cover","format":"png","keep_aspect":false,"n":1,"seed":7},"scheme":2}';
+    expect(await addressHeader(base)).toBe(header);
+    // Scheme 2 layout: sha256(header ‖ 0x00 ‖ sha256(image)); the image is never copied behind the header.
+    const imageDigest = new Uint8Array(await crypto.subtle.digest('SHA-256', base.image));
+    const hashed = new Uint8Array([...new TextEncoder().encode(header), 0, ...imageDigest]);
+    const expected = [...new Uint8Array(await crypto.subtle.digest('SHA-256', hashed))].map((b) => b.toString(16).padStart(2, '0')).join('');
+    expect(await contentAddress(base)).toBe(expected);
   });
 });

@@ -18,6 +18,7 @@ declare module 'vitest' {
     functionUrl: string;
     hungReplicaUrl: string;
     busyReplicaUrl: string;
+    scriptedReplicaUrl: string;
     deadReplicaUrls: string[];
     circlePngBase64: string;
     squarePngBase64: string;
@@ -27,6 +28,7 @@ declare module 'vitest' {
 let fn: FunctionProcess | undefined;
 let hung: TcpServer | undefined;
 let busy: Server | undefined;
+let scripted: Server | undefined;
 const hungSockets = new Set<Socket>();
 
 async function listen(server: Server | TcpServer): Promise<string> {
@@ -49,10 +51,28 @@ export async function setup(project: TestProject): Promise<void> {
     response.end(JSON.stringify({ error: { code: 'queue_full', message: 'the inference queue is full' } }));
   });
 
+  // Answers as its X-Request-Id says: "answer-<status>-<code>[-retry-<s>]" → that status with the
+  // error code (and Retry-After); "answer-stall" → 200 headers and part of a body, then silence.
+  scripted = createHttpServer((request, response) => {
+    const id = String(request.headers['x-request-id'] ?? '');
+    if (id === 'answer-stall') {
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.write('{"models": [');
+      return;
+    }
+    const match = /^answer-(\d{3})-([a-z_]+)(?:-retry-(\d+))?$/.exec(id);
+    const status = match === null ? 500 : Number(match[1]);
+    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    if (match?.[3] !== undefined) headers['retry-after'] = match[3];
+    response.writeHead(status, headers);
+    response.end(JSON.stringify({ error: { code: match?.[2] ?? 'internal', message: `scripted ${status}` } }));
+  });
+
   const samples = resolve(import.meta.dirname, '../../samples');
   project.provide('functionUrl', fn.url);
   project.provide('hungReplicaUrl', await listen(hung));
   project.provide('busyReplicaUrl', await listen(busy));
+  project.provide('scriptedReplicaUrl', await listen(scripted));
   project.provide('deadReplicaUrls', await Promise.all(Array.from({ length: 8 }, async () => `http://127.0.0.1:${await freePort()}`)));
   project.provide('circlePngBase64', (await readFile(`${samples}/circle.png`)).toString('base64'));
   project.provide('squarePngBase64', (await readFile(`${samples}/square.png`)).toString('base64'));
@@ -60,9 +80,11 @@ export async function setup(project: TestProject): Promise<void> {
 
 export async function teardown(): Promise<void> {
   for (const socket of hungSockets) socket.destroy();
+  scripted?.closeAllConnections();
   await Promise.all([
     fn?.stop(),
     new Promise((done) => (hung === undefined ? done(undefined) : hung.close(done))),
     new Promise((done) => (busy === undefined ? done(undefined) : busy.close(done))),
+    new Promise((done) => (scripted === undefined ? done(undefined) : scripted.close(done))),
   ]);
 }

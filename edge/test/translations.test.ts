@@ -79,6 +79,21 @@ describe('POST /v1/translations: happy path', () => {
     expect(await functionTranslateCount()).toBe(before + 1);
   });
 
+  it('If-None-Match: * answers 304 only when the result exists', async () => {
+    const headers = await secretKeyHeaders();
+    const image = sampleImage('square');
+    const seed = 770_001 + Math.floor(Math.random() * 1_000_000);
+    const fresh = await callEdge(`/v1/translations?seed=${seed}`, { method: 'POST', headers: { ...headers, 'if-none-match': '*' }, body: image });
+    expect(fresh.status).toBe(200); // nothing stored yet: the translation goes ahead
+    expect(fresh.headers.get('x-cache')).toBe('MISS');
+    const again = await callEdge(`/v1/translations?seed=${seed}`, { method: 'POST', headers: { ...headers, 'if-none-match': '*' }, body: image });
+    expect(again.status).toBe(304);
+    const missing = await callEdge(`/v1/results/${'0'.repeat(64)}`, { headers: { 'if-none-match': '*' } });
+    expect(missing.status).toBe(404);
+    const stored = await callEdge(`/v1/results/${fresh.headers.get('etag')!.replace(/"/g, '')}`, { headers: { 'if-none-match': '*' } });
+    expect(stored.status).toBe(304);
+  });
+
   it('accepts multipart uploads with parameters as fields and domain-name directions', async () => {
     const headers = await secretKeyHeaders();
     const models = (await (await callEdge('/v1/models')).json()) as { models: { directions: { a2b: string } }[] };
@@ -91,6 +106,29 @@ describe('POST /v1/translations: happy path', () => {
     // Same normalised request as the first test's raw upload: the same content address.
     const raw = await callEdge('/v1/translations?seed=4242&direction=a2b', { method: 'POST', headers, body: sampleImage('circle') });
     expect(response.headers.get('etag')).toBe(raw.headers.get('etag'));
+  });
+
+  it('accepts multipart with a mixed-case boundary, as Chrome and Safari send it', async () => {
+    const { authorization } = await secretKeyHeaders();
+    const boundary = '----WebKitFormBoundaryAbCdEfGh7XyZ';
+    const encoder = new TextEncoder();
+    const head = encoder.encode(
+      `--${boundary}\r\nContent-Disposition: form-data; name="seed"\r\n\r\n4242\r\n` +
+        `--${boundary}\r\nContent-Disposition: form-data; name="image"; filename="circle.png"\r\nContent-Type: image/png\r\n\r\n`,
+    );
+    const tail = encoder.encode(`\r\n--${boundary}--\r\n`);
+    const image = sampleImage('circle');
+    const body = new Uint8Array(head.byteLength + image.byteLength + tail.byteLength);
+    body.set(head, 0);
+    body.set(image, head.byteLength);
+    body.set(tail, head.byteLength + image.byteLength);
+    const response = await callEdge('/v1/translations', {
+      method: 'POST',
+      headers: { authorization: authorization!, 'content-type': `multipart/form-data; boundary=${boundary}` },
+      body,
+    });
+    expect(response.status).toBe(200);
+    expect(response.headers.get('x-seed')).toBe('4242');
   });
 
   it('forwards a style reference image as multipart and addresses it by both images', async () => {
@@ -194,5 +232,12 @@ describe('POST /v1/translations: malformed uploads get stable codes before any f
     expect(body.error.code).toBe('internal');
     expect(body.error.message).toContain('FUNCTION_POOL');
     expect(body.error.message).toContain('MAX_ATTEMPTS');
+  });
+
+  it('refuses an upload limit over 25 MiB (a Worker has 128 MB)', async () => {
+    const response = await callEdge('/v1/models', {}, { MAX_UPLOAD_BYTES: String(25 * 1024 * 1024 + 1) });
+    expect(response.status).toBe(500);
+    expect(((await response.json()) as { error: { message: string } }).error.message).toContain('MAX_UPLOAD_BYTES: must be at most 26214400');
+    expect((await callEdge('/v1/models', {}, { MAX_UPLOAD_BYTES: String(25 * 1024 * 1024) })).status).toBe(200);
   });
 });

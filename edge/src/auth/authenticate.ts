@@ -1,13 +1,16 @@
 /**
- * The key gate of routes that spend compute: Bearer token → key record (hash lookup), kind and
- * origin checks, the per-key rate limit, then the key's monthly quota (a Durable Object per key).
- * 401 for missing/unknown/revoked keys, 403 for a key used where it may not be, 429 when the key
- * is over its rate limit or its month's quota.
+ * The key gate of routes that spend compute, in two steps:
+ *
+ * - `authenticate()` (middleware, first): Bearer token → key record (hash lookup), kind and origin
+ *   checks. 401 for missing/unknown/revoked keys, 403 for a key used where it may not be.
+ * - `chargeRateLimit` and `chargeQuota` (called by the route once the upload and parameters are
+ *   valid, so a malformed request costs the caller nothing): the per-key rate limit, then the key's
+ *   monthly quota (a Durable Object per key); 429 when over either. A quota charge can be refunded
+ *   when the edge itself then fails (5xx); the rate limiter cannot give back what it counted.
  */
-import type { MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
 import { ApiError } from '../../../contract/errors.ts';
 import type { EdgeEnv } from '../app-env.ts';
-import { quotaMonth, secondsUntilNextMonth } from '../quota/key-quota.ts';
 import { findApiKey } from './api-keys.ts';
 import { allowOrigin } from './cors.ts';
 
@@ -32,19 +35,34 @@ export function authenticate(): MiddlewareHandler<EdgeEnv> {
       throw new ApiError('forbidden', 'secret keys are refused from browsers (an Origin header was sent): use a publishable key there');
     }
 
-    const { success } = await config.rateLimiter.limit({ key: key.id });
-    if (!success) throw new ApiError('rate_limited', `key ${key.id} is over its rate limit`, { retryAfterSeconds: RATE_LIMIT_PERIOD_SECONDS });
-    if (key.monthly_quota !== null) {
-      const now = new Date();
-      const quota = config.keyQuotas.get(config.keyQuotas.idFromName(key.id) as never);
-      const outcome = await quota.consume(quotaMonth(now), key.monthly_quota);
-      if (!outcome.allowed) {
-        throw new ApiError('rate_limited', `key ${key.id} has used its monthly quota of ${key.monthly_quota} translations`, {
-          retryAfterSeconds: secondsUntilNextMonth(now),
-        });
-      }
-    }
     c.set('apiKey', key);
     await next();
   };
+}
+
+/** The authenticated key's rate limit (429 when over it). Call once the request is known valid. */
+export async function chargeRateLimit(c: Context<EdgeEnv>): Promise<void> {
+  const key = c.get('apiKey');
+  const { success } = await c.get('config').rateLimiter.limit({ key: key.id });
+  if (!success) throw new ApiError('rate_limited', `key ${key.id} is over its rate limit`, { retryAfterSeconds: RATE_LIMIT_PERIOD_SECONDS });
+}
+
+/** A charged quota unit that can be given back; a no-op for keys without a quota. */
+export interface QuotaCharge {
+  refund(): Promise<void>;
+}
+
+/** Counts one request against the key's monthly quota (429 when used up). */
+export async function chargeQuota(c: Context<EdgeEnv>): Promise<QuotaCharge> {
+  const key = c.get('apiKey');
+  if (key.monthly_quota === null) return { refund: async () => {} };
+  const namespace = c.get('config').keyQuotas;
+  const quota = namespace.get(namespace.idFromName(key.id) as never);
+  const outcome = await quota.consume(key.monthly_quota);
+  if (!outcome.allowed) {
+    throw new ApiError('rate_limited', `key ${key.id} has used its monthly quota of ${key.monthly_quota} translations`, {
+      retryAfterSeconds: outcome.retryAfterSeconds,
+    });
+  }
+  return { refund: () => quota.refund(outcome.month) };
 }

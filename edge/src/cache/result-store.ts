@@ -4,6 +4,7 @@
  * immutable; a Cache API miss that R2 answers is put back into the cache for the next reader.
  */
 import { CONTENT_ADDRESS_PATTERN } from '../../../contract/content-address.ts';
+import { MODEL_NAME_HEADER, MODEL_VERSION_HEADER, SEED_HEADER } from '../../../contract/headers.ts';
 import type { BackgroundWork, EdgeCache, ResultBucket } from '../bindings.ts';
 
 export const IMMUTABLE_CACHE_CONTROL = 'public, max-age=31536000, immutable';
@@ -28,26 +29,22 @@ function cacheKey(origin: string, address: string): Request {
   return new Request(`${origin}/v1/results/${address}`, { method: 'GET' });
 }
 
-const SEED = 'x-seed';
-const MODEL_NAME = 'x-model-name';
-const MODEL_VERSION = 'x-model-version';
-
 function toCachedResponse(result: StoredResult): Response {
   const headers = new Headers({ 'content-type': result.contentType, 'cache-control': IMMUTABLE_CACHE_CONTROL });
-  headers.set(MODEL_NAME, result.modelName);
-  headers.set(MODEL_VERSION, result.modelVersion);
-  if (result.seed !== undefined) headers.set(SEED, result.seed);
+  headers.set(MODEL_NAME_HEADER, result.modelName);
+  headers.set(MODEL_VERSION_HEADER, result.modelVersion);
+  if (result.seed !== undefined) headers.set(SEED_HEADER, result.seed);
   return new Response(result.bytes, { headers });
 }
 
 async function fromCachedResponse(response: Response): Promise<StoredResult | undefined> {
-  const modelName = response.headers.get(MODEL_NAME);
-  const modelVersion = response.headers.get(MODEL_VERSION);
+  const modelName = response.headers.get(MODEL_NAME_HEADER);
+  const modelVersion = response.headers.get(MODEL_VERSION_HEADER);
   if (modelName === null || modelVersion === null) return undefined;
   return {
     bytes: await response.arrayBuffer(),
     contentType: response.headers.get('content-type') ?? 'application/octet-stream',
-    seed: response.headers.get(SEED) ?? undefined,
+    seed: response.headers.get(SEED_HEADER) ?? undefined,
     modelName,
     modelVersion,
   };

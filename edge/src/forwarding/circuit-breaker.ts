@@ -1,7 +1,9 @@
 /**
  * A circuit breaker for one replica: closed (traffic flows) → open after `failureThreshold`
  * consecutive failures (no traffic for `cooldownMs`) → half-open (exactly one probe request) →
- * closed on its success, open again on its failure.
+ * closed on its success, open again on its failure. A probe whose outcome never arrives (its request
+ * was cancelled, so no code after the fetch ran) expires after `probeTimeoutMs`, the attempt
+ * timeout, and the next request may probe: the breaker cannot stay half-open forever.
  *
  * State lives in the isolate that created it (see replica-pool.ts): each Worker isolate learns on
  * its own which replicas are failing. That is deliberate: a breaker must react within a request or
@@ -14,6 +16,8 @@ export type BreakerState = 'closed' | 'open' | 'half-open';
 export interface BreakerOptions {
   readonly failureThreshold: number;
   readonly cooldownMs: number;
+  /** How long a half-open probe may stay unanswered before another is let through (the attempt timeout). */
+  readonly probeTimeoutMs: number;
 }
 
 export class CircuitBreaker {
@@ -21,7 +25,8 @@ export class CircuitBreaker {
   #state: BreakerState = 'closed';
   #consecutiveFailures = 0;
   #openUntil = 0;
-  #probeInFlight = false;
+  /** When the outstanding half-open probe was sent; undefined when none is. */
+  #probeSentAt: number | undefined;
 
   constructor(options: BreakerOptions) {
     this.#options = { ...options };
@@ -36,27 +41,39 @@ export class CircuitBreaker {
   /** Whether a request may be sent now; does not change the state. */
   admits(now: number): boolean {
     const state = this.state(now);
-    return state === 'closed' || (state === 'half-open' && !this.#probeInFlight);
+    return state === 'closed' || (state === 'half-open' && !this.#probeOutstanding(now));
+  }
+
+  #probeOutstanding(now: number): boolean {
+    return this.#probeSentAt !== undefined && now - this.#probeSentAt < this.#options.probeTimeoutMs;
   }
 
   /** Call when a request is actually sent; in half-open it becomes the one probe. */
   onSend(now: number): void {
     if (this.state(now) === 'half-open') {
       this.#state = 'half-open';
-      this.#probeInFlight = true;
+      this.#probeSentAt = now;
     }
   }
 
   onSuccess(): void {
     this.#state = 'closed';
     this.#consecutiveFailures = 0;
-    this.#probeInFlight = false;
+    this.#probeSentAt = undefined;
+  }
+
+  /**
+   * An attempt that says nothing about the replica's health (e.g. cut short by the caller's own
+   * deadline): the failure count is untouched; a half-open probe is released for the next request.
+   */
+  onInconclusive(): void {
+    this.#probeSentAt = undefined;
   }
 
   onFailure(now: number): void {
     this.#consecutiveFailures += 1;
     const probeFailed = this.#state === 'half-open';
-    this.#probeInFlight = false;
+    this.#probeSentAt = undefined;
     if (probeFailed || this.#consecutiveFailures >= this.#options.failureThreshold) {
       this.#state = 'open';
       this.#openUntil = now + this.#options.cooldownMs;

@@ -6,9 +6,17 @@
  *   not tried yet and whose breaker admits it;
  * - an attempt gets min(per-attempt timeout, what is left of the overall deadline), and the
  *   function is told that budget in X-Request-Timeout-Ms so it drops work nobody waits for;
- * - connection errors, timeouts and 5xx count against the replica's breaker and move on; 429 moves
- *   on without blaming the replica, and its Retry-After keeps this isolate away from it meanwhile;
- * - any other answer (2xx, or a 4xx that is the caller's fault) is final.
+ * - an attempt covers the whole answer, body included: a replica that sends headers and then
+ *   stalls is a failed attempt (retried elsewhere), not a success followed by a 500;
+ * - a replica is blamed (its breaker counts a failure) only for what says something about it:
+ *   a connection error, a timeout of an attempt that had the full attempt timeout, or 502/503/504
+ *   other than `deadline_exceeded`. An attempt cut short by the caller's own deadline
+ *   (X-Request-Timeout-Ms) and the function's `deadline_exceeded` for such a budget blame nobody:
+ *   a client must not be able to open every replica's breaker by asking for impossible budgets;
+ * - 429 moves on without blaming the replica, and its Retry-After (capped at the breaker cooldown)
+ *   keeps this isolate away from it meanwhile;
+ * - any other answer (2xx, a 4xx that is the caller's fault, a 500 — a bug for this input, which
+ *   another replica running the same code would repeat) is final.
  *
  * When nothing could answer: 503 with Retry-After (when the soonest replica may admit again), or
  * 503 deadline_exceeded when the budget ran out first.
@@ -47,12 +55,22 @@ export interface Forwarded {
   readonly attempts: number;
 }
 
-function isRetryableStatus(status: number): boolean {
-  return status === 429 || status >= 500;
+/** Statuses that move the request to another replica. */
+const RETRYABLE_STATUSES = new Set([429, 502, 503, 504]);
+
+/** The error code of a function's JSON error body, if it has one. */
+function errorCodeIn(body: ArrayBuffer): string | undefined {
+  try {
+    const parsed = JSON.parse(new TextDecoder().decode(body)) as { error?: { code?: unknown } };
+    return typeof parsed.error?.code === 'string' ? parsed.error.code : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export async function forwardToFunctions(request: FunctionRequest, options: ForwardOptions): Promise<Forwarded> {
   const now = options.now ?? Date.now;
+  const pool = options.pool;
   const tried = new Set<Replica>();
   const failures: string[] = [];
   let deadlineHit = false;
@@ -63,7 +81,9 @@ export async function forwardToFunctions(request: FunctionRequest, options: Forw
       deadlineHit = true;
       break;
     }
-    const replica = options.pool.choose(now(), tried);
+    // Only an attempt that had the whole attempt timeout can blame a replica for timing out.
+    const fullBudget = budget >= options.attemptTimeoutMs;
+    const replica = pool.choose(now(), tried);
     if (replica === undefined) break;
     tried.add(replica);
 
@@ -72,8 +92,9 @@ export async function forwardToFunctions(request: FunctionRequest, options: Forw
     if (options.authToken !== undefined) headers.set('authorization', `Bearer ${options.authToken}`);
 
     replica.breaker.onSend(now());
-    replica.outstanding += 1;
+    const endAttempt = replica.beginAttempt(now());
     let response: Response;
+    let body: ArrayBuffer;
     try {
       response = await fetch(`${replica.url}${request.path}`, {
         method: request.method,
@@ -81,32 +102,41 @@ export async function forwardToFunctions(request: FunctionRequest, options: Forw
         ...(request.body === undefined ? {} : { body: request.body() }),
         signal: AbortSignal.timeout(budget),
       });
+      // Read under the same timeout: the attempt is over when the whole answer is in.
+      body = await response.arrayBuffer();
     } catch (error) {
-      replica.breaker.onFailure(now());
       const timedOut = error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError');
-      failures.push(`${replica.url}: ${timedOut ? `no answer within ${Math.floor(budget)} ms` : 'connection failed'}`);
+      if (timedOut && !fullBudget) {
+        replica.breaker.onInconclusive();
+        deadlineHit = true;
+      } else {
+        replica.breaker.onFailure(now());
+      }
+      failures.push(`${replica.url}: ${timedOut ? `no complete answer within ${Math.floor(budget)} ms` : 'connection failed'}`);
       continue;
     } finally {
-      // Counted until the answer's headers: the function's work is done by then, and the body
-      // (one image) streams in a few milliseconds.
-      replica.outstanding -= 1;
+      endAttempt();
     }
+    const answer = new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers });
 
-    if (!isRetryableStatus(response.status)) {
+    if (!RETRYABLE_STATUSES.has(response.status)) {
       replica.breaker.onSuccess();
-      return { response, replicaUrl: replica.url, attempts: attempt };
+      return { response: answer, replicaUrl: replica.url, attempts: attempt };
     }
-    const waitMs = retryAfterMs(response.headers.get('retry-after'), now());
+    const waitMs = retryAfterMs(response.headers.get('retry-after'), now(), pool.breakerOptions.cooldownMs);
     if (waitMs !== undefined) replica.notBefore = now() + waitMs;
+    const code = errorCodeIn(body);
     if (response.status === 429) replica.breaker.onSuccess();
-    else replica.breaker.onFailure(now());
-    failures.push(`${replica.url}: HTTP ${response.status}`);
-    await response.body?.cancel();
+    else if (code === 'deadline_exceeded') {
+      replica.breaker.onInconclusive();
+      if (!fullBudget) deadlineHit = true;
+    } else replica.breaker.onFailure(now());
+    failures.push(`${replica.url}: HTTP ${response.status}${code === undefined ? '' : ` ${code}`}`);
   }
 
   const tail = failures.length === 0 ? 'no replica is admitting requests' : failures.join('; ');
   if (deadlineHit) throw new ApiError('deadline_exceeded', `no function answered before the deadline (${tail})`, { retryAfterSeconds: 1 });
   throw new ApiError('not_ready', `no function replica could take the request (${tail})`, {
-    retryAfterSeconds: options.pool.retryAfterSeconds(now()),
+    retryAfterSeconds: pool.retryAfterSeconds(now()),
   });
 }

@@ -4,24 +4,14 @@
  * address; a result whose function reports another version (a reload happened in between) is
  * addressed by the version that actually produced it (see routes/translations.ts).
  */
-import { z } from 'zod';
+import { z } from '@hono/zod-openapi';
 import { ApiError } from '../../../contract/errors.ts';
+import { servedModelSchema, servedModelsSchema, type ServedModel } from '../../../contract/served-model.ts';
 import { forwardToFunctions, type ForwardOptions } from './forward.ts';
 
-export const servedModelSchema = z
-  .object({
-    name: z.string().min(1),
-    version: z.string().min(1),
-    domains: z.object({ a: z.string(), b: z.string() }),
-    directions: z.object({ a2b: z.string(), b2a: z.string() }),
-    image_size: z.number().int(),
-    style_dim: z.number().int(),
-  })
-  .passthrough();
+export type { ServedModel };
 
-export type ServedModel = z.infer<typeof servedModelSchema>;
-
-const modelsResponseSchema = z.object({ models: z.array(servedModelSchema).min(1) });
+const modelsResponseSchema = servedModelsSchema.extend({ models: z.array(servedModelSchema).min(1) });
 
 interface CatalogEntry {
   readonly models: readonly ServedModel[];

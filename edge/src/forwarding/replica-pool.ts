@@ -14,13 +14,33 @@ import { CircuitBreaker, type BreakerOptions } from './circuit-breaker.ts';
 export class Replica {
   readonly url: string;
   readonly breaker: CircuitBreaker;
-  outstanding = 0;
   /** Epoch ms before which the replica asked not to be sent more work (Retry-After). */
   notBefore = 0;
+  /**
+   * Attempts in flight by their expiry (sent + attempt timeout). An attempt normally ends itself;
+   * one whose request was cancelled mid-fetch (no code after the fetch runs) expires instead, so
+   * cancellations cannot inflate the count for the rest of the isolate's life.
+   */
+  readonly #inFlight = new Map<symbol, number>();
+  readonly #attemptTimeoutMs: number;
 
   constructor(url: string, breaker: BreakerOptions) {
     this.url = url;
     this.breaker = new CircuitBreaker(breaker);
+    this.#attemptTimeoutMs = breaker.probeTimeoutMs;
+  }
+
+  /** Counts an attempt as in flight until the returned function is called (or it expires). */
+  beginAttempt(now: number): () => void {
+    const token = Symbol('attempt');
+    this.#inFlight.set(token, now + this.#attemptTimeoutMs);
+    return () => void this.#inFlight.delete(token);
+  }
+
+  /** Requests in flight as of `now` (expired ones are dropped). */
+  outstanding(now: number): number {
+    for (const [token, expiry] of this.#inFlight) if (expiry <= now) this.#inFlight.delete(token);
+    return this.#inFlight.size;
   }
 
   admits(now: number): boolean {
@@ -35,9 +55,11 @@ export class Replica {
 
 export class ReplicaPool {
   readonly replicas: readonly Replica[];
+  readonly breakerOptions: BreakerOptions;
   readonly #random: () => number;
 
   constructor(urls: readonly string[], breaker: BreakerOptions, random: () => number = Math.random) {
+    this.breakerOptions = { ...breaker };
     this.replicas = urls.map((url) => new Replica(url, breaker));
     this.#random = random;
   }
@@ -51,7 +73,7 @@ export class ReplicaPool {
     if (second >= first) second += 1;
     const a = candidates[first]!;
     const b = candidates[second]!;
-    return b.outstanding < a.outstanding ? b : a;
+    return b.outstanding(now) < a.outstanding(now) ? b : a;
   }
 
   /** Seconds until some replica should admit again (for Retry-After), at least 1. */
@@ -65,7 +87,7 @@ const poolsByConfiguration = new Map<string, ReplicaPool>();
 
 /** The isolate's pool for this configuration (created on first use, then reused). */
 export function replicaPoolFor(urls: readonly string[], breaker: BreakerOptions): ReplicaPool {
-  const key = JSON.stringify([urls, breaker.failureThreshold, breaker.cooldownMs]);
+  const key = JSON.stringify([urls, breaker.failureThreshold, breaker.cooldownMs, breaker.probeTimeoutMs]);
   let pool = poolsByConfiguration.get(key);
   if (pool === undefined) {
     pool = new ReplicaPool(urls, breaker);

@@ -3,12 +3,15 @@ import type { Context } from 'hono';
 
 export const etagOf = (address: string): string => `"${address}"`;
 
-/** Whether If-None-Match names this address (any listed tag, weak or strong, or `*`). */
-export function ifNoneMatchHits(c: Context, address: string): boolean {
+/**
+ * What If-None-Match says about this address: 'address' when it lists the address's tag (weak or
+ * strong), 'any' when it is `*` (a match only if a result exists: the caller must look it up),
+ * undefined otherwise.
+ */
+export function ifNoneMatch(c: Context, address: string): 'address' | 'any' | undefined {
   const header = c.req.header('if-none-match');
-  if (header === undefined) return false;
-  return header.split(',').some((tag) => {
-    const bare = tag.trim().replace(/^W\//, '');
-    return bare === '*' || bare === etagOf(address);
-  });
+  if (header === undefined) return undefined;
+  const tags = header.split(',').map((tag) => tag.trim().replace(/^W\//, ''));
+  if (tags.includes(etagOf(address))) return 'address';
+  return tags.includes('*') ? 'any' : undefined;
 }

@@ -16,7 +16,7 @@ export function registerHealthRoutes(app: OpenAPIHono<EdgeEnv>): void {
     const replicas = replicaPoolFor(config.functionPool, config.breaker).replicas.map((replica) => ({
       url: replica.url,
       breaker: replica.breaker.state(now),
-      outstanding: replica.outstanding,
+      outstanding: replica.outstanding(now),
     }));
     const ready = replicas.some((replica) => replica.breaker !== 'open');
     return c.json({ ready, environment: config.environment, replicas }, ready ? 200 : 503);

@@ -1,21 +1,10 @@
 /** GET /v1/models: what the functions serve (their /v1/models, cached per isolate for MODELS_TTL_MS). */
-import { z, type OpenAPIHono } from '@hono/zod-openapi';
+import type { OpenAPIHono } from '@hono/zod-openapi';
+import { servedModelsSchema } from '../../../contract/served-model.ts';
 import type { EdgeEnv } from '../app-env.ts';
 import { forwardOptionsFor } from '../forwarding/forward-options.ts';
 import { servedModels } from '../forwarding/model-catalog.ts';
 import { errorResponses } from '../http/error-responses.ts';
-
-const servedModelDoc = z
-  .object({
-    name: z.string(),
-    version: z.string(),
-    domains: z.object({ a: z.string(), b: z.string() }),
-    directions: z.object({ a2b: z.string(), b2a: z.string() }),
-    image_size: z.number().int(),
-    style_dim: z.number().int(),
-  })
-  .passthrough()
-  .openapi('ServedModel');
 
 export function registerModelRoutes(app: OpenAPIHono<EdgeEnv>): void {
   app.openAPIRegistry.registerPath({
@@ -23,7 +12,7 @@ export function registerModelRoutes(app: OpenAPIHono<EdgeEnv>): void {
     path: '/v1/models',
     summary: 'Models and versions served, their domains, directions and sizes',
     responses: {
-      200: { description: 'Served models', content: { 'application/json': { schema: z.object({ models: z.array(servedModelDoc) }) } } },
+      200: { description: 'Served models', content: { 'application/json': { schema: servedModelsSchema } } },
       ...errorResponses(503),
     },
   });

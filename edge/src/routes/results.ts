@@ -7,10 +7,10 @@ import { z, type OpenAPIHono } from '@hono/zod-openapi';
 import { CONTENT_ADDRESS_PATTERN } from '../../../contract/content-address.ts';
 import { ApiError } from '../../../contract/errors.ts';
 import type { EdgeEnv } from '../app-env.ts';
-import { ifNoneMatchHits } from '../http/conditional.ts';
+import { resultStoreFor } from '../cache/result-store-for.ts';
+import { ifNoneMatch } from '../http/conditional.ts';
 import { errorResponses } from '../http/error-responses.ts';
 import { notModified, resultResponse } from './result-response.ts';
-import { resultStoreFor } from './translations.ts';
 
 export function registerResultRoutes(app: OpenAPIHono<EdgeEnv>): void {
   app.openAPIRegistry.registerPath({
@@ -27,9 +27,11 @@ export function registerResultRoutes(app: OpenAPIHono<EdgeEnv>): void {
   app.get('/v1/results/:address', async function resultRoute(c) {
     const address = c.req.param('address');
     if (!CONTENT_ADDRESS_PATTERN.test(address)) throw new ApiError('not_found', 'a result address is 64 lower-case hex digits');
-    if (ifNoneMatchHits(c, address)) return notModified(c, address);
+    const condition = ifNoneMatch(c, address);
+    if (condition === 'address') return notModified(c, address);
     const found = await resultStoreFor(c).get(address);
     if (found === undefined) throw new ApiError('not_found', `no result with address ${address}`);
+    if (condition === 'any') return notModified(c, address); // `*` matches only a result that exists
     return resultResponse(c, address, found.result, 'HIT');
   });
 }

@@ -1,38 +1,41 @@
 /**
  * POST /v1/translations: the public translation endpoint.
  *
- * Order, cheapest refusal first: key (authenticate) → size and magic bytes (413/415) → parameters
- * (400, shared schema) → seed chosen here when none is given, so every result is addressable →
- * model (functions' /v1/models, cached per isolate) and direction → content address →
- * If-None-Match (304) → Cache API, then R2 (HIT, no function contacted) → forward with failover
- * (MISS) → store in R2 and the cache → answer.
+ * Order, cheapest refusal first: key (authenticate: 401/403) → size and magic bytes (413/415) →
+ * parameters (400, shared schema) → seed chosen here when none is given, so every result is
+ * addressable → model (functions' /v1/models, cached per isolate) and direction (400) → only now,
+ * the request being valid, the key's rate limit (429) → content address → If-None-Match naming
+ * the address (304) → the monthly quota (429) → Cache API, then R2 (HIT, no function contacted) →
+ * forward with failover (MISS) → store in R2 and the cache → answer. A quota unit charged for a
+ * request the edge then fails (5xx) is given back.
  */
 import { z, type OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { contentAddress, type AddressedTranslation } from '../../../contract/content-address.ts';
 import { ApiError } from '../../../contract/errors.ts';
 import { MODEL_NAME_HEADER, MODEL_VERSION_HEADER, SEED_HEADER, TIMEOUT_HEADER } from '../../../contract/headers.ts';
+import { RANDOM_SEED_LIMIT } from '../../../contract/seed-style.ts';
 import { describeParamIssues, translateParamsSchema, type TranslateParams } from '../../../contract/translate-params.ts';
 import type { EdgeEnv } from '../app-env.ts';
-import { authenticate } from '../auth/authenticate.ts';
-import { defaultCache } from '../bindings.ts';
-import { ResultStore } from '../cache/result-store.ts';
+import { authenticate, chargeQuota, chargeRateLimit } from '../auth/authenticate.ts';
+import { resultStoreFor } from '../cache/result-store-for.ts';
 import { forwardToFunctions } from '../forwarding/forward.ts';
 import { forwardOptionsFor } from '../forwarding/forward-options.ts';
 import { functionError } from '../forwarding/function-error.ts';
 import { resolveDirection, servedModel } from '../forwarding/model-catalog.ts';
-import { ifNoneMatchHits } from '../http/conditional.ts';
+import { ifNoneMatch } from '../http/conditional.ts';
 import { deadlineOf } from '../http/deadline.ts';
 import { errorResponses } from '../http/error-responses.ts';
 import { readUpload, type ImagePart, type Upload } from '../upload/read-upload.ts';
 import { notModified, resultResponse } from './result-response.ts';
 
-/** Edge-chosen seeds stay below 2^48 (as the function's do) so seed + n - 1 never nears 2^53. */
-const RANDOM_SEED_BITS_HIGH = 2 ** 16;
-
+/** A uniform seed in [0, RANDOM_SEED_LIMIT), the function's range for the seeds it chooses. */
 function randomSeed(): number {
-  const [high, low] = crypto.getRandomValues(new Uint32Array(2));
-  return (high! % RANDOM_SEED_BITS_HIGH) * 2 ** 32 + low!;
+  for (;;) {
+    const [high, low] = crypto.getRandomValues(new Uint32Array(2));
+    const seed = (high! % 2 ** 16) * 2 ** 32 + low!; // 48 random bits
+    if (seed < RANDOM_SEED_LIMIT) return seed;
+  }
 }
 
 const MIME: Record<ImagePart['format'], string> = { jpeg: 'image/jpeg', png: 'image/png', webp: 'image/webp' };
@@ -52,15 +55,18 @@ function functionQuery(params: TranslateParams): string {
   return query.toString();
 }
 
+/** The part as a Blob: the multipart file part as it came (no copy), else a view of the raw body. */
+const blobOf = (part: ImagePart): Blob => part.file ?? new Blob([part.bytes], { type: MIME[part.format] });
+
 function functionBody(upload: Upload): { body: () => NonNullable<RequestInit['body']>; contentType?: string } {
   const { image, styleImage } = upload;
-  if (styleImage === undefined) return { body: () => image.bytes, contentType: MIME[image.format] };
+  if (styleImage === undefined) return { body: () => image.file ?? image.bytes, contentType: MIME[image.format] };
   // fetch sets the multipart boundary itself when the body is FormData.
   return {
     body: () => {
       const form = new FormData();
-      form.set('image', new Blob([image.bytes], { type: MIME[image.format] }), 'image');
-      form.set('style_image', new Blob([styleImage.bytes], { type: MIME[styleImage.format] }), 'style_image');
+      form.set('image', blobOf(image), 'image');
+      form.set('style_image', blobOf(styleImage), 'style_image');
       return form;
     },
   };
@@ -77,18 +83,6 @@ function parseParams(c: Context<EdgeEnv>, upload: Upload): TranslateParams {
     return params;
   }
   return params.style === undefined && params.seed === undefined ? { ...params, seed: randomSeed() } : params;
-}
-
-function backgroundOf(c: Context<EdgeEnv>) {
-  try {
-    return c.executionCtx;
-  } catch {
-    return undefined; // app.request() in tests has no ExecutionContext
-  }
-}
-
-export function resultStoreFor(c: Context<EdgeEnv>): ResultStore {
-  return new ResultStore({ bucket: c.get('config').results, cache: defaultCache(), origin: new URL(c.req.url).origin, background: backgroundOf(c) });
 }
 
 export function registerTranslationRoutes(app: OpenAPIHono<EdgeEnv>): void {
@@ -143,33 +137,47 @@ export function registerTranslationRoutes(app: OpenAPIHono<EdgeEnv>): void {
       image: upload.image.bytes,
       ...(upload.styleImage === undefined ? {} : { styleImage: upload.styleImage.bytes }),
     });
+    await chargeRateLimit(c);
     const address = await contentAddress(addressed(model.name, model.version));
     const seedHeader = normalised.seed === undefined ? {} : { [SEED_HEADER]: String(normalised.seed) };
-    if (ifNoneMatchHits(c, address)) return notModified(c, address, { ...seedHeader, [MODEL_VERSION_HEADER]: model.version });
+    const notModifiedHere = () => notModified(c, address, { ...seedHeader, [MODEL_VERSION_HEADER]: model.version });
+    const condition = ifNoneMatch(c, address);
+    if (condition === 'address') return notModifiedHere();
 
     const store = resultStoreFor(c);
     const found = await store.get(address);
-    if (found !== undefined) return resultResponse(c, address, found.result, 'HIT');
-
-    const { response, replicaUrl } = await forwardToFunctions(
-      { method: 'POST', path: `/v1/translate?${functionQuery(normalised)}`, ...functionBody(upload) },
-      forwarding,
-    );
-    if (!response.ok) throw await functionError(response, replicaUrl);
-    const modelName = response.headers.get(MODEL_NAME_HEADER) ?? model.name;
-    const modelVersion = response.headers.get(MODEL_VERSION_HEADER) ?? model.version;
-    // A reload between the catalog read and this answer: address the result by what produced it.
-    const finalAddress =
-      modelName === model.name && modelVersion === model.version ? address : await contentAddress(addressed(modelName, modelVersion));
-    const result = {
-      bytes: await response.arrayBuffer(),
-      contentType: response.headers.get('content-type') ?? 'application/octet-stream',
-      seed: normalised.seed === undefined ? undefined : String(normalised.seed),
-      modelName,
-      modelVersion,
+    // `*` matches only a result that exists; otherwise the translation goes ahead.
+    if (found !== undefined && condition === 'any') return notModifiedHere();
+    const translateMiss = async (): Promise<Response> => {
+      const { response, replicaUrl } = await forwardToFunctions(
+        { method: 'POST', path: `/v1/translate?${functionQuery(normalised)}`, ...functionBody(upload) },
+        forwarding,
+      );
+      if (!response.ok) throw await functionError(response, replicaUrl);
+      const modelName = response.headers.get(MODEL_NAME_HEADER) ?? model.name;
+      const modelVersion = response.headers.get(MODEL_VERSION_HEADER) ?? model.version;
+      // A reload between the catalog read and this answer: address the result by what produced it.
+      const finalAddress =
+        modelName === model.name && modelVersion === model.version ? address : await contentAddress(addressed(modelName, modelVersion));
+      const result = {
+        bytes: await response.arrayBuffer(),
+        contentType: response.headers.get('content-type') ?? 'application/octet-stream',
+        seed: normalised.seed === undefined ? undefined : String(normalised.seed),
+        modelName,
+        modelVersion,
+      };
+      await store.put(finalAddress, result);
+      return resultResponse(c, finalAddress, result, 'MISS');
     };
-    await store.put(finalAddress, result);
-    return resultResponse(c, finalAddress, result, 'MISS');
+
+    const quota = await chargeQuota(c);
+    try {
+      return found === undefined ? await translateMiss() : resultResponse(c, address, found.result, 'HIT');
+    } catch (error) {
+      // The caller is not charged for the edge's own failures (no replica, deadline, R2 down).
+      if (!(error instanceof ApiError) || error.status >= 500) await quota.refund().catch(() => {});
+      throw error;
+    }
   });
 
   app.on(['GET', 'PUT', 'PATCH', 'DELETE'], '/v1/translations', (c) => {

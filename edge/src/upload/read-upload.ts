@@ -14,6 +14,8 @@ import { sniffImageFormat, type SniffedFormat } from '../../../contract/image-sn
 export interface ImagePart {
   readonly bytes: Uint8Array;
   readonly format: SniffedFormat;
+  /** The multipart file part the bytes came from, forwarded as is (no rebuilt copy); absent for a raw body. */
+  readonly file?: Blob;
 }
 
 export interface Upload {
@@ -25,32 +27,40 @@ export interface Upload {
 
 const FILE_PARTS = new Set(['image', 'style_image']);
 
+function tooLarge(maxBytes: number): ApiError {
+  return new ApiError('payload_too_large', `request body is over the limit of ${maxBytes} bytes`);
+}
+
+/**
+ * The body in one buffer: sized from Content-Length when the client sent one (chunks are copied
+ * straight into it), grown by doubling only for a body without one. Never over `maxBytes`.
+ */
 async function readLimited(request: Request, maxBytes: number): Promise<Uint8Array> {
-  const declared = request.headers.get('content-length');
-  if (declared !== null && /^\d+$/.test(declared) && Number(declared) > maxBytes) {
+  const declaredText = request.headers.get('content-length');
+  const declared = declaredText !== null && /^\d+$/.test(declaredText) ? Number(declaredText) : undefined;
+  if (declared !== undefined && declared > maxBytes) {
     throw new ApiError('payload_too_large', `request body of ${declared} bytes is over the limit of ${maxBytes} bytes`);
   }
   if (request.body === null) return new Uint8Array(0);
-  const chunks: Uint8Array[] = [];
+  let buffer = new Uint8Array(declared ?? Math.min(maxBytes, 64 * 1024));
   let total = 0;
   const reader = request.body.getReader();
   for (;;) {
     const { done, value } = await reader.read();
     if (done) break;
-    total += value.byteLength;
-    if (total > maxBytes) {
+    if (total + value.byteLength > maxBytes) {
       await reader.cancel();
-      throw new ApiError('payload_too_large', `request body is over the limit of ${maxBytes} bytes`);
+      throw tooLarge(maxBytes);
     }
-    chunks.push(value);
+    if (total + value.byteLength > buffer.byteLength) {
+      const grown = new Uint8Array(Math.min(maxBytes, Math.max(buffer.byteLength * 2, total + value.byteLength)));
+      grown.set(buffer.subarray(0, total));
+      buffer = grown;
+    }
+    buffer.set(value, total);
+    total += value.byteLength;
   }
-  const bytes = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return bytes;
+  return total === buffer.byteLength ? buffer : buffer.subarray(0, total);
 }
 
 function checkedImage(bytes: Uint8Array, field: string): ImagePart {
@@ -61,7 +71,10 @@ function checkedImage(bytes: Uint8Array, field: string): ImagePart {
 }
 
 export async function readUpload(request: Request, maxBytes: number): Promise<Upload> {
-  const type = (request.headers.get('content-type') ?? '').toLowerCase();
+  // Only the media type is compared case-insensitively: parameters (the multipart boundary above
+  // all, e.g. Chrome's "----WebKitFormBoundary…") are case-sensitive and parsed from the original.
+  const contentType = request.headers.get('content-type') ?? '';
+  const type = contentType.toLowerCase();
   if (type !== '' && !type.startsWith('multipart/form-data') && !type.startsWith('image/') && !type.startsWith('application/octet-stream')) {
     throw new ApiError('unsupported_media_type', `content type ${type.split(';')[0]} is not accepted: send an image or multipart/form-data`);
   }
@@ -70,7 +83,7 @@ export async function readUpload(request: Request, maxBytes: number): Promise<Up
 
   let form: FormData;
   try {
-    form = await new Response(body, { headers: { 'content-type': type } }).formData();
+    form = await new Response(body, { headers: { 'content-type': contentType } }).formData();
   } catch (error) {
     throw new ApiError('invalid_parameters', 'malformed multipart body', { cause: error });
   }
@@ -82,7 +95,7 @@ export async function readUpload(request: Request, maxBytes: number): Promise<Up
     const value = values[0]!;
     if (FILE_PARTS.has(name)) {
       if (typeof value === 'string') throw new ApiError('invalid_parameters', `${name}: must be a file part`);
-      files[name] = checkedImage(new Uint8Array(await value.arrayBuffer()), name);
+      files[name] = { ...checkedImage(new Uint8Array(await value.arrayBuffer()), name), file: value };
     } else if (typeof value === 'string') {
       fields[name] = value;
     } else {

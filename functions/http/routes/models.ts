@@ -7,6 +7,7 @@
 import { z, type OpenAPIHono } from '@hono/zod-openapi';
 import { ApiError } from '../../../contract/errors.ts';
 import { acceptsImageSide, type GraphEntry, type Manifest } from '../../../contract/manifest.ts';
+import { servedModelsSchema } from '../../../contract/served-model.ts';
 import type { FunctionConfig } from '../../config.ts';
 import type { ServiceMetrics } from '../../metrics.ts';
 import { directionNames } from '../../lib/resolve-direction.ts';
@@ -32,24 +33,6 @@ const modelMetadataSchema = z
   })
   .openapi('ModelMetadata');
 
-const modelsSchema = z
-  .object({
-    name: z.string(),
-    version: z.string(),
-    architecture: z.string(),
-    domains: z.object({ a: z.string(), b: z.string() }),
-    directions: z.object({ a2b: z.string(), b2a: z.string() }),
-    image_size: z.number().int(),
-    size_multiple: z.number().int(),
-    style_dim: z.number().int(),
-    attention: z.record(z.string(), z.boolean()),
-    execution_provider: z.string(),
-    source: z.string(),
-    loaded_at: z.string(),
-    metrics: z.record(z.string(), z.unknown()).nullable(),
-  })
-  .openapi('ServedModel');
-
 const graphName = (graph: GraphEntry): string => graph.file.replace(/\.onnx$/, '');
 
 function graphByName(manifest: Manifest, name: string): GraphEntry {
@@ -67,7 +50,7 @@ const oipShape = (shape: readonly (number | string)[]): number[] => shape.map((d
 export function registerModelRoutes(app: OpenAPIHono<AppEnv>, host: ModelHost, config: FunctionConfig, metrics: ServiceMetrics): void {
   app.openAPIRegistry.registerPath({
     method: 'get', path: '/v1/models', summary: 'The model version served here, its domains, directions and sizes',
-    responses: { 200: { description: 'Served model', content: { 'application/json': { schema: z.object({ models: z.array(modelsSchema) }) } } }, ...errorResponses(503) },
+    responses: { 200: { description: 'Served model', content: { 'application/json': { schema: servedModelsSchema } } }, ...errorResponses(503) },
   });
   app.get('/v1/models', (c) => {
     const active = host.active();

@@ -9,6 +9,7 @@ import { randomInt } from 'node:crypto';
 import { z, type OpenAPIHono } from '@hono/zod-openapi';
 import { ApiError } from '../../../contract/errors.ts';
 import { MODEL_NAME_HEADER, MODEL_VERSION_HEADER, SEED_HEADER, TIMEOUT_HEADER } from '../../../contract/headers.ts';
+import { RANDOM_SEED_LIMIT } from '../../../contract/seed-style.ts';
 import { describeParamIssues, translateParamsSchema } from '../../../contract/translate-params.ts';
 import type { FunctionConfig } from '../../config.ts';
 import type { ServiceMetrics } from '../../metrics.ts';
@@ -19,9 +20,6 @@ import { uploadLimit } from '../middleware/upload-limit.ts';
 import { deadlineOf } from '../deadline.ts';
 import { readUpload } from '../read-upload.ts';
 import { errorResponses } from './error-responses.ts';
-
-// Random seeds stay below 2^48 (also crypto.randomInt's largest range) so base + n - 1 never wraps.
-const RANDOM_SEED_LIMIT = 2 ** 48 - 1;
 
 export const translationsJsonSchema = z
   .object({
