@@ -75,10 +75,10 @@ def run_ablation(plan: AblationPlan, device: torch.device, log: Callable[[str], 
     configs = [(path, load_config(path)) for path in plan.arms]
     check_arms(configs)
     judges = load_judges(plan.judges)
-    results: dict[str, dict[int, dict[str, Any]]] = {}
-    for _, base in configs:
-        results[base.name] = {}
-        for seed in plan.seeds:
+    results: dict[str, dict[int, dict[str, Any]]] = {base.name: {} for _, base in configs}
+    # Seed-major order: wherever a long ablation is stopped, every arm has the same seeds done.
+    for seed in plan.seeds:
+        for _, base in configs:
             cfg = seeded(base, seed, plan.max_iter)
             run_dir = plan.out / base.name / f"seed{seed}"
             checkpoint = run_dir / CHECKPOINT_FILE

@@ -4,6 +4,7 @@
 #
 #   scripts/shapes-demo.sh                 # from model-export/, with .venv set up
 #   DEVICE=cuda scripts/shapes-demo.sh     # train on a GPU; the export still serves on CPU
+#   MAX_ITER=40000 scripts/shapes-demo.sh  # continue the same run past the config's budget
 #
 # Every step skips what is already done, and training resumes from its checkpoint, so the script
 # can be stopped (Ctrl-C saves a checkpoint) and run again until the budget in the config is reached.
@@ -24,7 +25,8 @@ DEVICE=${DEVICE:-auto}
 
 resume=()
 [ -f "$RUN/checkpoint.pt" ] && resume=(--resume)
-"$PYTHON" -m sa_munit train --config "$CONFIG" --data "$DATA" --run "$RUN" --device "$DEVICE" "${resume[@]}"
+"$PYTHON" -m sa_munit train --config "$CONFIG" --data "$DATA" --run "$RUN" --device "$DEVICE" "${resume[@]}" \
+  ${MAX_ITER:+--max-iter "$MAX_ITER"}
 
 "$PYTHON" -m sa_munit evaluate --checkpoint "$RUN/checkpoint.pt" --data "$DATA" --judges "$JUDGES" --out "$RUN/eval"
 "$PYTHON" -m sa_munit export --config "$CONFIG" --checkpoint "$RUN/checkpoint.pt" --out "$OUT" --version "$VERSION" \
