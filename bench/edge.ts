@@ -21,7 +21,7 @@ import { parseArgs } from 'node:util';
 import pLimit from 'p-limit';
 import { loadManifestFromDir } from '../contract/manifest-dir.ts';
 import { createKey } from '../edge/cli/keys.ts';
-import { committedModelDir } from '../tests/support/committed-model.ts';
+import { EMBEDDED_MODEL_DIR } from '../functions/config.ts';
 import { startFunction, type FunctionProcess } from '../tests/support/function-process.ts';
 import { startWranglerDev, type WranglerDev } from '../tests/support/wrangler-dev.ts';
 import { textTable, type Cell } from './text-table.ts';
@@ -117,7 +117,7 @@ async function timed(what: string, send: () => Promise<Response>, expectedCache?
 
 try {
   const image = new Uint8Array(await readFile(join(ROOT, 'samples/circle.png')));
-  const modelDir = await committedModelDir();
+  const modelDir = EMBEDDED_MODEL_DIR;
   const manifest = await loadManifestFromDir(modelDir);
   const persistTo = await mkdtemp(join(tmpdir(), 'bench-edge-'));
   teardownSteps.push(() => rm(persistTo, { recursive: true, force: true }));

@@ -12,7 +12,7 @@ import { parseModelSource } from './registry/model-source.ts';
 
 const REPO_ROOT = resolve(import.meta.dirname, '..');
 /** The committed model: what `npm start` serves without any cloud account. */
-export const EMBEDDED_MODEL_DIR = resolve(REPO_ROOT, 'models/sa-munit-random');
+export const EMBEDDED_MODEL_DIR = resolve(REPO_ROOT, 'models/sa-munit-shapes');
 
 const integer = (min: number, max: number) =>
   z

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKey } from '../edge/cli/keys.ts';
-import { committedModelDir } from './support/committed-model.ts';
+import { EMBEDDED_MODEL_DIR } from '../functions/config.ts';
 import { startFunction, type FunctionProcess } from './support/function-process.ts';
 import { startWranglerDev, type WranglerDev } from './support/wrangler-dev.ts';
 
@@ -76,7 +76,7 @@ async function breakerStates(): Promise<string[]> {
 beforeAll(async () => {
   image = new Uint8Array(await readFile(join(ROOT, 'samples/circle.png')));
   persistTo = await mkdtemp(join(tmpdir(), 'edge-dev-'));
-  const model = await committedModelDir();
+  const model = EMBEDDED_MODEL_DIR;
   functions = await Promise.all([0, 1].map(() => startFunction({ MODEL_SOURCE: model, INFERENCE_WORKERS: '1', INTRA_OP_THREADS: '1' })));
   await Promise.all(functions.map((fn) => fn.waitUntilReady()));
   const store = { remote: false, env: undefined, persistTo };

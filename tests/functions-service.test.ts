@@ -173,11 +173,14 @@ describe('function with its model in S3', () => {
   });
 });
 
+// The serving mechanics are tested on the untrained export (every attention site, versioned copies
+// for reloads); the trained demo model the service serves by default has its own suite.
 describe('function serving the committed model', () => {
   let fn: FunctionProcess;
   const MAX_BODY = 3_000_000; // the OIP JSON test sends ~1 MB
   beforeAll(async () => {
     fn = await startFunction({
+      MODEL_SOURCE: MODEL_DIR,
       MODEL_CACHE_DIR: await tempDir(),
       ADMIN_TOKEN,
       MAX_BODY_BYTES: String(MAX_BODY),
@@ -284,7 +287,7 @@ describe('function serving the committed model', () => {
     // A long OIP request: 2 rows of 128x128 through the translator (the committed model attends
     // at full resolution in its content encoder, so this is seconds of work on 2 cores).
     const { header, body } = oipBinaryBody(2, 128);
-    const big = await startFunction({ MODEL_CACHE_DIR: await tempDir(), MAX_BODY_BYTES: String(64 * 1024 * 1024) });
+    const big = await startFunction({ MODEL_SOURCE: MODEL_DIR, MODEL_CACHE_DIR: await tempDir(), MAX_BODY_BYTES: String(64 * 1024 * 1024) });
     try {
       await big.waitUntilReady();
       const started = Date.now();
@@ -424,7 +427,7 @@ describe('function serving the committed model', () => {
 
 describe('function under overload and shutdown', () => {
   it('answers 429 with Retry-After when the queue is full', async () => {
-    const fn = await startFunction({ MODEL_CACHE_DIR: await tempDir(), MAX_QUEUE_LENGTH: '2', MAX_BATCH_SIZE: '1', INFERENCE_WORKERS: '1' });
+    const fn = await startFunction({ MODEL_SOURCE: MODEL_DIR, MODEL_CACHE_DIR: await tempDir(), MAX_QUEUE_LENGTH: '2', MAX_BATCH_SIZE: '1', INFERENCE_WORKERS: '1' });
     try {
       await fn.waitUntilReady();
       const image = await circle();
@@ -440,7 +443,7 @@ describe('function under overload and shutdown', () => {
   });
 
   it('finishes in-flight requests on SIGTERM, refuses new ones, and exits 0', async () => {
-    const fn = await startFunction({ MODEL_CACHE_DIR: await tempDir() });
+    const fn = await startFunction({ MODEL_SOURCE: MODEL_DIR, MODEL_CACHE_DIR: await tempDir() });
     await fn.waitUntilReady();
     // Two requests of a few seconds each, surely received before the signal.
     const { header, body } = oipBinaryBody(1, 128);

@@ -8,10 +8,12 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_MODEL_DIR } from '../functions/cli/translate-args.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const CLI = join(ROOT, 'functions/cli/translate.ts');
-const MODEL_DIR = join(ROOT, 'models/sa-munit-random');
+// The CLI's default model (the trained demo): the first case runs without --model.
+const MODEL_DIR = DEFAULT_MODEL_DIR;
 const manifest = JSON.parse(await readFile(join(MODEL_DIR, 'manifest.json'), 'utf8')) as {
   image_size: number;
   version: string;

@@ -10,7 +10,7 @@ import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
 import { resolve } from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { committedModelDir } from '../../tests/support/committed-model.ts';
+import { EMBEDDED_MODEL_DIR } from '../../functions/config.ts';
 import { freePort, startFunction, type FunctionProcess } from '../../tests/support/function-process.ts';
 
 declare module 'vitest' {
@@ -39,7 +39,7 @@ async function listen(server: Server | TcpServer): Promise<string> {
 }
 
 export async function setup(project: TestProject): Promise<void> {
-  fn = await startFunction({ MODEL_SOURCE: await committedModelDir(), INFERENCE_WORKERS: '1', INTRA_OP_THREADS: '1' });
+  fn = await startFunction({ MODEL_SOURCE: EMBEDDED_MODEL_DIR, INFERENCE_WORKERS: '1', INTRA_OP_THREADS: '1' });
   await fn.waitUntilReady();
 
   hung = createTcpServer((socket) => {

@@ -10,12 +10,12 @@ import { MAX_SEED, parseSeed } from '../../contract/seed-style.ts';
 import { MAX_OUTPUTS } from '../../contract/translate-params.ts';
 import { FIT_MODES, OUTPUT_FORMATS, type FitMode, type OutputFormat } from '../lib/image-codec.ts';
 
-export const DEFAULT_MODEL_DIR = resolve(import.meta.dirname, '../../models/sa-munit-random');
+export const DEFAULT_MODEL_DIR = resolve(import.meta.dirname, '../../models/sa-munit-shapes');
 
 export const USAGE = `usage: npm run translate -- <input image> -o <out.png> [options]
 
   -o, --output <file>      where to write the result; its extension picks the format
-  --model <dir>            export folder with manifest.json (default models/sa-munit-random)
+  --model <dir>            export folder with manifest.json (default models/sa-munit-shapes)
   --direction <d>          a2b, b2a or <domain>-to-<domain> (default a2b)
   --seed <int>             style seed, 0..${MAX_SEED} (default: random, printed)
   --n <1..${MAX_OUTPUTS}>               number of styles; output i uses seed + i - 1
