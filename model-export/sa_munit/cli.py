@@ -13,8 +13,8 @@ from .attention_memory import format_table, placement_table
 from .benchmark_data import BenchmarkConfigError, BenchmarkError, ShapesBenchmarkConfig, write_benchmark, write_preview
 from .checkpoint import CheckpointError, load_checkpoint
 from .config import ConfigError, ExperimentConfig, load_config
-from .export import ExportError, ExportOptions, export_model, set_attention_gamma
 from .evaluate import EvaluationError
+from .export import ExportError, ExportOptions, export_model, set_attention_gamma
 from .image_folder import DataError
 from .judges import JudgeError
 from .manifest import ManifestError
