@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,9 +20,18 @@ from typing import Any
 import numpy as np
 import torch
 
-from .checkpoint import CHECKPOINT_FORMAT, read_checkpoint
+from .checkpoint import saved_iteration
 from .config import ConfigError, ExperimentConfig, load_config
-from .evaluate import METRIC_ROWS, CheckpointBackend, EvalConfig, evaluate, format_value, metric_mean, write_report
+from .evaluate import (
+    METRIC_ROWS,
+    CheckpointBackend,
+    EvalConfig,
+    evaluate,
+    format_value,
+    metric_mean,
+    write_report,
+    write_text_atomically,
+)
 from .judges import load_judges
 from .train import CHECKPOINT_FILE, TrainingError, run
 
@@ -64,13 +72,6 @@ def seeded(cfg: ExperimentConfig, seed: int, max_iter: int) -> ExperimentConfig:
     return dataclasses.replace(cfg, seed=seed, train=train)
 
 
-def _checkpoint_iteration(path: Path) -> int | None:
-    if not path.is_file():
-        return None
-    payload = read_checkpoint(path)
-    return int(payload.get("extra", {}).get("iteration", 0)) if payload.get("format") == CHECKPOINT_FORMAT else None
-
-
 def run_ablation(plan: AblationPlan, device: torch.device, log: Callable[[str], None] = print) -> dict[str, Any]:
     configs = [(path, load_config(path)) for path in plan.arms]
     check_arms(configs)
@@ -82,7 +83,7 @@ def run_ablation(plan: AblationPlan, device: torch.device, log: Callable[[str], 
             cfg = seeded(base, seed, plan.max_iter)
             run_dir = plan.out / base.name / f"seed{seed}"
             checkpoint = run_dir / CHECKPOINT_FILE
-            done = _checkpoint_iteration(checkpoint)
+            done = saved_iteration(checkpoint) if checkpoint.is_file() else None
             if done is not None and done > plan.max_iter:
                 raise ConfigError(f"{checkpoint} is at iteration {done}, beyond the budget of {plan.max_iter} "
                                   "(use another --out folder for a smaller budget)")
@@ -141,7 +142,5 @@ def markdown_summary(summary: dict[str, Any]) -> str:
 
 def write_summary(summary: dict[str, Any], out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    for file, text in (("ablation.json", json.dumps(summary, indent=2) + "\n"), ("ablation.md", markdown_summary(summary))):
-        partial = out / f"{file}.partial"
-        partial.write_text(text, encoding="utf-8")
-        os.replace(partial, out / file)
+    write_text_atomically(out / "ablation.json", json.dumps(summary, indent=2) + "\n")
+    write_text_atomically(out / "ablation.md", markdown_summary(summary))

@@ -58,6 +58,11 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     return payload
 
 
+def saved_iteration(path: str | Path) -> int:
+    """The iteration a training checkpoint was written at (0 for one without training state)."""
+    return int(read_checkpoint(path).get("extra", {}).get("iteration", 0))
+
+
 def load_checkpoint(path: str | Path, cfg: ExperimentConfig | None = None) -> tuple[ExperimentConfig, SAMUNIT, dict[str, Any]]:
     """Loads a checkpoint; with `cfg`, refuses one whose architecture differs from it."""
     payload = read_checkpoint(path)

@@ -23,7 +23,6 @@ and its export are measured on identical inputs:
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 import math
@@ -43,6 +42,7 @@ from tqdm import tqdm
 from .benchmark_data import DOMAIN_SHAPES, ideal_target_mask
 from .checkpoint import load_checkpoint
 from .judges import Judges, LabelledSplit, benchmark_info, judge_quality, load_split, mask_ious
+from .manifest import sha256_of
 from .networks import SAMUNIT
 from .seed_style import style_from_seed
 from .train import attention_gammas, grid_image
@@ -115,14 +115,6 @@ class CheckpointBackend:
         return attention_gammas(self.model)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for chunk in iter(lambda: file.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 class OnnxBackend:
     """An exported model folder (manifest.json + graphs), run in onnxruntime on CPU."""
 
@@ -141,7 +133,7 @@ class OnnxBackend:
             path = folder / graph["file"]
             if not path.is_file():
                 raise EvaluationError(f"{path}: listed in {manifest_path} but missing")
-            if _sha256(path) != graph["sha256"]:
+            if sha256_of(path) != graph["sha256"]:
                 raise EvaluationError(f"{path}: sha256 differs from {manifest_path}")
             key = graph["direction"] if graph["role"] == "translator" else f"style_{graph['domain']}"
             self.sessions[key] = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
@@ -384,11 +376,16 @@ def write_report(result: dict[str, Any], out_dir: str | Path) -> tuple[Path, Pat
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path, md_path = out_dir / "evaluation.json", out_dir / "evaluation.md"
-    for path, text in ((json_path, json.dumps(result, indent=2) + "\n"), (md_path, markdown_report(result))):
-        partial = path.with_name(path.name + ".partial")
-        partial.write_text(text, encoding="utf-8")
-        os.replace(partial, path)
+    write_text_atomically(json_path, json.dumps(result, indent=2) + "\n")
+    write_text_atomically(md_path, markdown_report(result))
     return json_path, md_path
+
+
+def write_text_atomically(path: Path, text: str) -> None:
+    """A report is either the old one or the new one, never half written."""
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text, encoding="utf-8")
+    os.replace(partial, path)
 
 
 def is_finite_report(result: dict[str, Any]) -> bool:

@@ -29,7 +29,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from . import losses
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint, saved_iteration
 from .config import ExperimentConfig
 from .image_folder import ImageStream, domain_folders, fixed_images, list_images
 from .networks import SAMUNIT, SelfAttention, build_model
@@ -405,6 +405,6 @@ def _check_stream(cfg: ExperimentConfig, extra: dict[str, Any], source: Path) ->
 
 def _saved_iteration(path: Path) -> int | str:
     try:
-        return int(torch.load(path, map_location="cpu", weights_only=True)["extra"]["iteration"])
-    except Exception:  # only for the message: an unreadable file is reported as such
+        return saved_iteration(path)
+    except CheckpointError:  # only for the message: an unreadable file is reported as such
         return "unknown"

@@ -17,6 +17,15 @@ torch.backends.nnpack.set_flags(False)  # NNPACK is unsupported on these CPUs an
 
 
 @pytest.fixture
+def one_thread() -> object:
+    """Training-sized tests on tiny networks: extra threads only contend (seconds per step on shared CPUs)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
 def tiny_cfg() -> ExperimentConfig:
     """Small but complete: every generator attention site on, so each code path runs."""
     return ExperimentConfig(

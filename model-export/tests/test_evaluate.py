@@ -33,12 +33,7 @@ TINY_CONFIG = MODEL_EXPORT_DIR / "configs" / "train_tiny_test.yaml"
 SMALL_EVAL = EvalConfig(styles=3, max_images=4)
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> object:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -26,13 +26,7 @@ CPU = torch.device("cpu")
 TINY_CONFIG = MODEL_EXPORT_DIR / "configs" / "train_tiny_test.yaml"
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> object:
-    # These networks are tiny: threads only contend (seconds per step when the CPUs are shared).
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
