@@ -18,13 +18,13 @@ const EDGE_DIR = resolve(import.meta.dirname, '..');
 const WRANGLER = resolve(EDGE_DIR, '../node_modules/.bin/wrangler');
 const run = promisify(execFile);
 
-interface StoreTarget {
+export interface StoreTarget {
   readonly remote: boolean;
   readonly env: string | undefined;
   readonly persistTo: string | undefined;
 }
 
-async function wranglerKv(target: StoreTarget, args: string[]): Promise<string> {
+export async function wranglerKv(target: StoreTarget, args: string[]): Promise<string> {
   const where = target.remote ? ['--remote'] : ['--local', ...(target.persistTo === undefined ? [] : ['--persist-to', target.persistTo])];
   const env = target.env === undefined ? [] : ['--env', target.env];
   const { stdout } = await run(WRANGLER, ['kv', ...args, '--binding', 'API_KEYS', ...where, ...env], {
