@@ -168,7 +168,9 @@ describe('edge under wrangler dev with real functions', () => {
     expect(allowed.headers.get('access-control-allow-credentials')).toBeNull();
     const refused = await from('https://elsewhere.example');
     expect(refused.status).toBe(403);
-    expect(refused.headers.get('access-control-allow-origin')).toBeNull();
+    // The refusal is readable there (a widget shows it), but it is all that origin gets.
+    expect(refused.headers.get('access-control-allow-origin')).toBe('https://elsewhere.example');
+    expect(((await refused.json()) as { error: { code: string } }).error.code).toBe('forbidden');
   });
 
   it('answers every malformed upload class with its stable code, without function work', async () => {

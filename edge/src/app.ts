@@ -1,6 +1,8 @@
 /**
  * The edge's Hono app: middleware in the order a request meets it, then one registration per route
  * family. Nothing here reads the environment; config.ts parses it per request (cached per env).
+ * The web page, /embed.js and the samples are static assets (edge/page/, wrangler [assets]): they
+ * never reach this app; the routes below are the ones wrangler.toml's run_worker_first sends here.
  */
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { requestId } from 'hono/request-id';
@@ -11,8 +13,10 @@ import { preflight, publicCors } from './auth/cors.ts';
 import { loadConfig } from './config.ts';
 import { onError, onNotFound } from './http/error-handler.ts';
 import { registerDocsRoutes } from './routes/docs.ts';
+import { registerEmbedFrameRoute } from './routes/embed-frame.ts';
 import { registerHealthRoutes } from './routes/health.ts';
 import { registerModelRoutes } from './routes/models.ts';
+import { registerPageConfigRoute } from './routes/page-config.ts';
 import { registerResultRoutes } from './routes/results.ts';
 import { registerTranslationRoutes } from './routes/translations.ts';
 
@@ -37,6 +41,8 @@ export function createApp(): OpenAPIHono<EdgeEnv> {
   registerResultRoutes(app);
   registerModelRoutes(app);
   registerDocsRoutes(app);
+  registerPageConfigRoute(app);
+  registerEmbedFrameRoute(app);
 
   app.onError(onError);
   app.notFound(onNotFound);

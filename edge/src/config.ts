@@ -8,6 +8,7 @@
  */
 import { z } from 'zod';
 import { ApiError } from '../../contract/errors.ts';
+import { isPublishableToken } from './auth/api-keys.ts';
 import type { EdgeBindings, KeyValueStore, QuotaNamespace, RateLimiter, ResultBucket } from './bindings.ts';
 
 /** The highest MAX_UPLOAD_BYTES accepted: 25 MiB. */
@@ -34,6 +35,15 @@ const functionPool = z
   .transform((text) => text.split(/[\s,]+/).filter((part) => part !== '').map((url) => url.replace(/\/+$/, '')))
   .pipe(z.array(z.url({ protocol: /^https?$/, message: 'each entry must be an http(s) URL' })).min(1, 'must name at least one function'));
 
+/** Optional; an empty value (`--var PAGE_PUBLISHABLE_KEY:`) counts as unset. */
+const pagePublishableKey = z.preprocess(
+  (value) => (value === '' ? undefined : value),
+  z
+    .string()
+    .refine(isPublishableToken, 'must be a publishable key (pk_…): a page is public, so it must never hold a secret key')
+    .optional(),
+);
+
 const configSchema = z.object({
   ENVIRONMENT: z.enum(['local', 'production']).default('local'),
   /** Base URLs of the inference functions, comma-separated (a secret in production). */
@@ -49,6 +59,8 @@ const configSchema = z.object({
   BREAKER_FAILURE_THRESHOLD: integerVar(3, 1, 100), // consecutive failures that open a replica's breaker
   BREAKER_COOLDOWN_MS: integerVar(10_000, 100, 600_000), // open time before one probe is let through
   MODELS_TTL_MS: integerVar(30_000, 0, 3_600_000), // how long the functions' /v1/models is trusted
+  /** The key the edge's own web page uses unless the visitor gives one (public by design). */
+  PAGE_PUBLISHABLE_KEY: pagePublishableKey,
   RESULTS: binding<ResultBucket>('RESULTS', 'put'),
   API_KEYS: binding<KeyValueStore>('API_KEYS', 'get'),
   RATE_LIMITER: binding<RateLimiter>('RATE_LIMITER', 'limit'),
@@ -65,6 +77,7 @@ export interface EdgeConfig {
   readonly maxAttempts: number;
   readonly breaker: { readonly failureThreshold: number; readonly cooldownMs: number; readonly probeTimeoutMs: number };
   readonly modelsTtlMs: number;
+  readonly pagePublishableKey: string | undefined;
   readonly results: ResultBucket;
   readonly apiKeys: KeyValueStore;
   readonly rateLimiter: RateLimiter;
@@ -93,6 +106,7 @@ export function loadConfig(env: EdgeBindings): EdgeConfig {
     maxAttempts: v.MAX_ATTEMPTS,
     breaker: Object.freeze({ failureThreshold: v.BREAKER_FAILURE_THRESHOLD, cooldownMs: v.BREAKER_COOLDOWN_MS, probeTimeoutMs: attemptTimeoutMs }),
     modelsTtlMs: v.MODELS_TTL_MS,
+    pagePublishableKey: v.PAGE_PUBLISHABLE_KEY,
     results: v.RESULTS,
     apiKeys: v.API_KEYS,
     rateLimiter: v.RATE_LIMITER,

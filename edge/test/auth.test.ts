@@ -2,7 +2,7 @@
 import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import type { QuotaNamespace } from '../src/bindings.ts';
-import { callEdge, createKey, errorCodeOf, revokeKey, sampleImage } from './edge-harness.ts';
+import { BASE, callEdge, createKey, errorCodeOf, revokeKey, sampleImage } from './edge-harness.ts';
 
 const translate = (headers: Record<string, string>, vars: Record<string, unknown> = {}) =>
   callEdge('/v1/translations', { method: 'POST', headers: { 'content-type': 'image/png', ...headers }, body: new Uint8Array(0) }, vars);
@@ -28,11 +28,13 @@ describe('secret keys', () => {
     expect(await errorCodeOf(revoked)).toBe('unauthorized');
   });
 
-  it('403 when a secret key comes from a browser (Origin header)', async () => {
+  it('403 when a secret key comes from a browser (Origin header), readable so the page can say why', async () => {
     const { token } = await createKey('secret');
     const response = await translate({ authorization: `Bearer ${token}`, origin: 'https://app.example.com' });
     expect(response.status).toBe(403);
-    expect(response.headers.get('access-control-allow-origin')).toBeNull();
+    expect(await errorCodeOf(response)).toBe('forbidden');
+    expect(response.headers.get('access-control-allow-origin')).toBe('https://app.example.com');
+    expect(response.headers.get('access-control-allow-credentials')).toBeNull();
   });
 
   it('the store holds only hashes, never the token', async () => {
@@ -54,11 +56,17 @@ describe('publishable keys and CORS', () => {
     expect(response.headers.get('vary')).toContain('Origin');
   });
 
-  it('403 from an unregistered origin or without an Origin, with no CORS grant', async () => {
-    const { token } = await createKey('publishable', ['https://app.example.com']);
+  it('403 from an unregistered origin (the refusal readable there, so a widget can show it) or without an Origin', async () => {
+    const { token, id } = await createKey('publishable', ['https://app.example.com']);
     const elsewhere = await translate({ authorization: `Bearer ${token}`, origin: 'https://evil.example.net' });
     expect(elsewhere.status).toBe(403);
-    expect(elsewhere.headers.get('access-control-allow-origin')).toBeNull();
+    // Readable, yet nothing granted: the answer is the refusal, never a result.
+    expect(elsewhere.headers.get('access-control-allow-origin')).toBe('https://evil.example.net');
+    expect(elsewhere.headers.get('access-control-allow-credentials')).toBeNull();
+    expect(((await elsewhere.json()) as { error: { message: string } }).error.message).toBe(`origin https://evil.example.net is not registered for key ${id}`);
+    const valid = await translateValid(token, 'seed=3', {}, { origin: 'https://evil.example.net' });
+    expect(valid.status).toBe(403);
+    expect(valid.headers.get('x-cache')).toBeNull();
     const noOrigin = await translate({ authorization: `Bearer ${token}` });
     expect(noOrigin.status).toBe(403);
     expect(await errorCodeOf(noOrigin)).toBe('forbidden');
@@ -73,6 +81,44 @@ describe('publishable keys and CORS', () => {
     expect(response.headers.get('access-control-allow-origin')).toBe('https://app.example.com');
     expect(response.headers.get('access-control-allow-headers')).toContain('Authorization');
     expect(response.headers.get('access-control-allow-credentials')).toBeNull();
+  });
+});
+
+describe("publishable keys from the edge's own origin (its page and iframe widget)", () => {
+  // BASE is https://edge.test: the request URL's origin, which is what the exception compares with.
+  const fromOrigin = (token: string, origin: string) => translate({ authorization: `Bearer ${token}`, origin });
+
+  it('accepts any valid publishable key when Origin is exactly the request URL\'s origin', async () => {
+    const { token } = await createKey('publishable', ['https://app.example.com']);
+    expect(await errorCodeOf(await fromOrigin(token, BASE))).toBe('empty_body'); // past the gate
+    const valid = await translateValid(token, 'seed=3', {}, { origin: BASE });
+    expect(valid.status).toBe(200);
+    await valid.arrayBuffer();
+  });
+
+  it('is an exact match: another scheme, port, subdomain or look-alike host is refused', async () => {
+    const { token } = await createKey('publishable', ['https://app.example.com']);
+    for (const origin of ['http://edge.test', 'https://edge.test:8443', 'https://www.edge.test', 'https://edge.test.example.net', 'null']) {
+      const response = await fromOrigin(token, origin);
+      expect([origin, response.status]).toEqual([origin, 403]);
+    }
+  });
+
+  it('covers publishable keys only: secret keys stay refused, unknown and revoked keys stay 401', async () => {
+    const secret = await createKey('secret');
+    const fromBrowser = await fromOrigin(secret.token, BASE);
+    expect(fromBrowser.status).toBe(403);
+    expect(await errorCodeOf(fromBrowser)).toBe('forbidden');
+    expect((await fromOrigin(`pk_${'A'.repeat(43)}`, BASE)).status).toBe(401);
+    const revoked = await createKey('publishable', ['https://app.example.com']);
+    await revokeKey(revoked.token, revoked.id);
+    expect((await fromOrigin(revoked.token, BASE)).status).toBe(401);
+  });
+
+  it('needs the Origin header itself: a publishable key without one is still refused', async () => {
+    const { token } = await createKey('publishable', ['https://app.example.com']);
+    const response = await callEdge('/v1/translations', { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'image/png', referer: `${BASE}/` }, body: new Uint8Array(0) });
+    expect(response.status).toBe(403);
   });
 });
 

@@ -1,5 +1,6 @@
 /**
- * Runs in Node before the edge tests (which run inside workerd): starts one real inference function
+ * Runs in Node before the edge tests (which run inside workerd): builds the static assets if they are
+ * out of date, starts one real inference function
  * serving the committed model, plus two stand-ins for misbehaving replicas that a real function
  * cannot be made to be on demand from inside workerd: one that accepts connections and never
  * answers (hung), one that answers 429 with Retry-After (overloaded). Dead replicas are simply
@@ -11,6 +12,7 @@ import { createServer as createTcpServer, type Server as TcpServer, type Socket 
 import { resolve } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { EMBEDDED_MODEL_DIR } from '../../functions/config.ts';
+import { buildPage } from '../page/build-page.ts';
 import { freePort, startFunction, type FunctionProcess } from '../../tests/support/function-process.ts';
 
 declare module 'vitest' {
@@ -39,6 +41,9 @@ async function listen(server: Server | TcpServer): Promise<string> {
 }
 
 export async function setup(project: TestProject): Promise<void> {
+  // wrangler.toml's [assets] directory must exist before the Workers pool starts (it refuses a
+  // missing one); wrangler's [build] is not run by the pool. A no-op when the build is current.
+  await buildPage();
   fn = await startFunction({ MODEL_SOURCE: EMBEDDED_MODEL_DIR, INFERENCE_WORKERS: '1', INTRA_OP_THREADS: '1' });
   await fn.waitUntilReady();
 

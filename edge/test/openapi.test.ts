@@ -1,4 +1,4 @@
-/** The OpenAPI document is generated from the route schemas; the docs page lists every error code. */
+/** The OpenAPI document is generated from the route schemas; the docs page lists every error code and the embed snippets. */
 import { describe, expect, it } from 'vitest';
 import { ERROR_CODES } from '../../contract/errors.ts';
 import { callEdge } from './edge-harness.ts';
@@ -20,6 +20,13 @@ describe('API documentation', () => {
     const html = await response.text();
     expect(html).toContain('/v1/translations');
     for (const code of Object.keys(ERROR_CODES)) expect(html).toContain(`<code>${code}</code>`);
+  });
+
+  it('gives copy-paste embed snippets (script and iframe) pointing at this edge', async () => {
+    const html = await (await callEdge('/docs')).text();
+    expect(html).toContain('&lt;script type=&quot;module&quot; src=&quot;https://edge.test/embed.js&quot;&gt;&lt;/script&gt;');
+    expect(html).toContain('&lt;sa-munit-translate key=&quot;pk_…&quot; direction=&quot;a2b&quot;&gt;&lt;/sa-munit-translate&gt;');
+    expect(html).toContain('&lt;iframe src=&quot;https://edge.test/embed/frame?key=pk_…&amp;direction=a2b&quot;');
   });
 
   it('answers unknown routes with the JSON error shape and the request id', async () => {

@@ -20,6 +20,9 @@ const TOKEN_PREFIX: Record<KeyKind, string> = { secret: 'sk_', publishable: 'pk_
 /** 32 random bytes → 43 base64url characters after the prefix. */
 export const TOKEN_PATTERN = /^(sk|pk)_[A-Za-z0-9_-]{43}$/;
 
+/** A well-formed publishable token (whether it is registered is for the store to say). */
+export const isPublishableToken = (token: string): boolean => TOKEN_PATTERN.test(token) && token.startsWith(TOKEN_PREFIX.publishable);
+
 /** "https://app.example.com" or "http://localhost:5173": scheme, host, optional port, nothing else. */
 export const originSchema = z.string().regex(/^https?:\/\/[a-z0-9.-]+(:\d{1,5})?$/, 'must be an origin like https://app.example.com');
 

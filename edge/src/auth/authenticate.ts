@@ -2,7 +2,8 @@
  * The key gate of routes that spend compute, in two steps:
  *
  * - `authenticate()` (middleware, first): Bearer token → key record (hash lookup), kind and origin
- *   checks. 401 for missing/unknown/revoked keys, 403 for a key used where it may not be.
+ *   checks. 401 for missing/unknown/revoked keys, 403 for a key used where it may not be. A
+ *   publishable key is also accepted from the edge's own origin (own-origin.ts says why).
  * - `chargeRateLimit` and `chargeQuota` (called by the route once the upload and parameters are
  *   valid, so a malformed request costs the caller nothing): the per-key rate limit, then the key's
  *   monthly quota (a Durable Object per key); 429 when over either. A quota charge can be refunded
@@ -13,6 +14,7 @@ import { ApiError } from '../../../contract/errors.ts';
 import type { EdgeEnv } from '../app-env.ts';
 import { findApiKey } from './api-keys.ts';
 import { allowOrigin } from './cors.ts';
+import { isEdgeOwnOrigin } from './own-origin.ts';
 
 /** The rate-limit binding's period (edge/wrangler.toml), used as Retry-After. */
 const RATE_LIMIT_PERIOD_SECONDS = 60;
@@ -21,6 +23,9 @@ export function authenticate(): MiddlewareHandler<EdgeEnv> {
   return async function requireApiKey(c, next) {
     const config = c.get('config');
     const origin = c.req.header('origin');
+    // Readable by the calling page whatever the outcome, so a widget can show a refusal in words;
+    // only an accepted key (below) ever produces a result, and keys are not cookies (cors.ts).
+    if (origin !== undefined) allowOrigin(c, origin);
     const credentials = /^Bearer +(\S+)$/i.exec(c.req.header('authorization') ?? '');
     if (credentials === null) throw new ApiError('unauthorized', 'missing API key: send Authorization: Bearer <key>');
     const key = await findApiKey(config.apiKeys, credentials[1]!);
@@ -29,8 +34,9 @@ export function authenticate(): MiddlewareHandler<EdgeEnv> {
 
     if (key.kind === 'publishable') {
       if (origin === undefined) throw new ApiError('forbidden', 'publishable keys work only from browsers on their registered origins (no Origin header)');
-      if (!key.origins.includes(origin.toLowerCase())) throw new ApiError('forbidden', `origin ${origin} is not registered for key ${key.id}`);
-      allowOrigin(c, origin);
+      if (!key.origins.includes(origin.toLowerCase()) && !isEdgeOwnOrigin(c.req.url, origin)) {
+        throw new ApiError('forbidden', `origin ${origin} is not registered for key ${key.id}`);
+      }
     } else if (origin !== undefined) {
       throw new ApiError('forbidden', 'secret keys are refused from browsers (an Origin header was sent): use a publishable key there');
     }

@@ -2,8 +2,11 @@
  * CORS. Never `*` together with credentials: the edge sends no Access-Control-Allow-Credentials at
  * all (keys travel in Authorization, not cookies).
  *
- * - Keyed routes answer the Origin only when it is registered for the presenting publishable key
- *   (authenticate.ts sets that header); any other origin gets no CORS header and a 403.
+ * - Keyed routes reflect the request's Origin (authenticate.ts), whether the key is accepted or not:
+ *   a page must be able to read a refusal (401/403 and its message) to tell its visitor why. That
+ *   grants nothing: whether a result is produced is decided server-side per key and origin, and
+ *   the key travels in Authorization, not in a cookie the browser would attach on its own, so a
+ *   readable answer carries nothing the calling page did not already hold.
  * - A preflight cannot carry the key (browsers send no Authorization on OPTIONS), so it is answered
  *   for any origin; it grants nothing by itself, since the real request is checked per key.
  * - Public, credential-free resources (results, models, OpenAPI) allow `*`, which is what makes

@@ -1,16 +1,32 @@
 /**
  * GET /openapi.json (generated from the zod schemas the routes validate with) and GET /docs, a
- * self-contained page rendered from the same document plus the error-code table, so the docs can
- * never drift from the code and need no third-party script.
+ * self-contained page rendered from the same document plus the error-code table and the widget's
+ * embed snippets, so the docs can never drift from the code and need no third-party script.
  */
 import type { OpenAPIHono } from '@hono/zod-openapi';
+import { EMBED_ELEMENT, EMBED_FRAME_PATH, EMBED_SCRIPT_PATH } from '../../../contract/embed.ts';
 import { ERROR_CODES } from '../../../contract/errors.ts';
 import type { EdgeEnv } from '../app-env.ts';
+import { escapeHtml } from '../http/escape-html.ts';
 
 export const API_VERSION = '1.0.0';
 
-const escapeHtml = (text: string): string =>
-  text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+/** Copy-paste snippets for the widget, pointing at the edge that serves these docs. */
+function embedSection(origin: string): string {
+  const script =
+    `<script type="module" src="${origin}${EMBED_SCRIPT_PATH}"></script>\n` +
+    `<${EMBED_ELEMENT} key="pk_…" direction="a2b"></${EMBED_ELEMENT}>`;
+  const frame = `<iframe src="${origin}${EMBED_FRAME_PATH}?key=pk_…&direction=a2b" title="Image translation" width="360" height="420" style="border:0"></iframe>`;
+  return (
+    '<h2>Embed in your site</h2>' +
+    '<p>Use a publishable key (<code>pk_…</code>) registered for your site\'s origin ' +
+    '(<code>npm run keys -- create --kind publishable --name NAME --origin https://your.site</code>). ' +
+    'As a script (the widget finds this API from its own URL; refusals, such as an origin not registered for the key, are shown inside it):</p>' +
+    `<pre><code>${escapeHtml(script)}</code></pre>` +
+    '<p>Or as an iframe (shown only on the key\'s registered origins: the frame page carries <code>frame-ancestors</code> with them):</p>' +
+    `<pre><code>${escapeHtml(frame)}</code></pre>`
+  );
+}
 
 interface OperationDoc {
   summary?: string;
@@ -58,9 +74,11 @@ export function registerDocsRoutes(app: OpenAPIHono<EdgeEnv>): void {
     return c.html(
       `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(doc.info.title)}</title>` +
         '<style>body{font:15px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}code{background:#f3f3f3;padding:0 .2em}' +
-        'table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3em .5em;vertical-align:top}</style></head><body>' +
+        'pre{background:#f3f3f3;padding:.5em;overflow-x:auto}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3em .5em;vertical-align:top}</style></head><body>' +
         `<h1>${escapeHtml(doc.info.title)} <small>v${API_VERSION}</small></h1><p>${escapeHtml(doc.info.description ?? '')}</p>` +
-        '<p>Machine-readable: <a href="/openapi.json">/openapi.json</a> (OpenAPI 3.1).</p><h2>Endpoints</h2>' +
+        '<p>Machine-readable: <a href="/openapi.json">/openapi.json</a> (OpenAPI 3.1). Try it in the browser: <a href="/">the web page</a>.</p>' +
+        embedSection(new URL(c.req.url).origin) +
+        '<h2>Endpoints</h2>' +
         operations.join('') +
         `<h2>Errors</h2><table><tr><th>code</th><th>status</th><th>meaning and fix</th></tr>${errors}</table></body></html>`,
     );
