@@ -13,10 +13,10 @@ import { join, resolve } from 'node:path';
 import { EMBEDDED_MODEL_DIR } from '../../functions/config.ts';
 import { ensureDevKeys, type DevKeys } from './dev-keys.ts';
 import { startObjectStore, type LocalObjectStore } from './object-store.ts';
+import { startEdgeDev } from './edge-dev.ts';
 import { startSupervised, type SupervisedProcess } from './supervised-process.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
-const WRANGLER = resolve(ROOT, 'node_modules/.bin/wrangler');
 const MODEL_BUCKET = 'sa-munit-models';
 
 export interface LocalStackOptions {
@@ -33,6 +33,8 @@ export interface LocalStackOptions {
   readonly onStatus?: (message: string) => void;
   /** Every output line of the function and the edge, by process name. */
   readonly onProcessLine?: ((name: string, line: string) => void) | undefined;
+  /** Extra environment for the function (tests size its worker pool with these). */
+  readonly functionEnv?: Readonly<Record<string, string>>;
   /** Extra wrangler vars for the edge (tests shorten timeouts with these). */
   readonly edgeVars?: Readonly<Record<string, string>>;
   /** Aborting it during start-up stops what has started and rejects. */
@@ -89,9 +91,10 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   const stop = async () => {
     if (stopped) return;
     stopped = true;
-    process.off('exit', killOnExit);
     // The edge first, so nothing new reaches the function while it drains.
     for (const child of [...processes].reverse()) await child.stop();
+    // Only now: should this process die while stopping, the exit handler still kills the rest.
+    process.off('exit', killOnExit);
     await store?.stop();
   };
   // If this process dies abruptly, the children (own process groups) must not outlive it.
@@ -135,6 +138,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         MODEL_SOURCE: seeded.source,
         MODEL_CACHE_DIR: join(dataDir, 'model-cache'),
         ...store.env,
+        ...options.functionEnv,
       },
       onLine: onLine('function'),
     });
@@ -146,23 +150,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
 
     const edgeUrl = `http://127.0.0.1:${edgePort}`;
     const vars = { FUNCTION_POOL: functionUrl, PAGE_PUBLISHABLE_KEY: keys.publishableKey, ...options.edgeVars };
-    const edge = startSupervised({
-      name: 'edge',
-      command: WRANGLER,
-      args: [
-        'dev',
-        '--ip', '127.0.0.1',
-        '--port', String(edgePort),
-        '--inspector-port', String(inspectorPort),
-        '--show-interactive-dev-session=false',
-        '--persist-to', edgePersistDir,
-        ...Object.entries(vars).flatMap(([name, value]) => ['--var', `${name}:${value}`]),
-      ],
-      cwd: resolve(ROOT, 'edge'),
-      // CI=true: wrangler asks nothing and draws no interactive UI.
-      env: { ...process.env, WRANGLER_SEND_METRICS: 'false', CI: 'true' },
-      onLine: onLine('edge'),
-    });
+    const edge = startEdgeDev({ port: edgePort, inspectorPort, persistTo: edgePersistDir, vars, onLine: onLine('edge') });
     processes.push(edge);
     status(`edge starting under wrangler dev (pid ${edge.child.pid})`);
 

@@ -10,7 +10,7 @@
  */
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { DEV_KEYS_FILE } from './dev-keys.ts';
+import { DEV_KEYS_FILE_NAME } from '../../contract/dev-keys-file.ts';
 import { startLocalStack, type LocalStack } from './stack.ts';
 
 const USAGE = `usage: npm start -- [options]
@@ -90,7 +90,7 @@ function banner(stack: LocalStack, dataDir: string): string {
     `  object store  ${stack.storeEndpoint}   (S3 protocol, access key S3RVER / S3RVER)`,
     `  secret key    ${keys.secretKey}`,
     `  page key      ${keys.publishableKey}   (publishable; origins ${keys.publishableOrigins.join(', ')})`,
-    `  keys file     ${resolve(dataDir, DEV_KEYS_FILE)}${keys.reused ? ' (reused)' : ' (new)'}`,
+    `  keys file     ${resolve(dataDir, DEV_KEYS_FILE_NAME)}${keys.reused ? ' (reused)' : ' (new)'}`,
     '',
     'Try it:',
     `  curl -sS -X POST '${stack.edgeUrl}/v1/translations?direction=a2b&seed=7' \\`,
@@ -133,10 +133,18 @@ async function main(argv: string[]): Promise<number> {
     firstSignalAt = Date.now();
     say(`${signal}: stopping the edge, the function (drains in-flight requests) and the store…`);
     if (stack === undefined) startup.abort();
-    else void stack.stop().then(() => resolveStopped(0));
+    else
+      void stack.stop().then(() => {
+        say('everything stopped');
+        resolveStopped(0);
+      });
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  process.on('SIGHUP', onSignal); // the terminal went away
+  // Nor may a closed terminal (EPIPE on our output) crash the stack halfway through stopping.
+  process.stdout.on('error', () => {});
+  process.stderr.on('error', () => {});
 
   try {
     stack = await startLocalStack({

@@ -32,7 +32,7 @@ export interface SpawnOptions {
   readonly cwd: string;
   readonly env: NodeJS.ProcessEnv;
   /** Called with every complete output line, e.g. to print it with a prefix. */
-  readonly onLine?: (line: string) => void;
+  readonly onLine?: ((line: string) => void) | undefined;
 }
 
 export function startSupervised(options: SpawnOptions): SupervisedProcess {
