@@ -6,8 +6,14 @@
  * has); when the store cannot be reached, the version this source last loaded is served from that
  * cache. A local folder is verified in place. Safe to call while an older LoadedModel is in use:
  * cached files are immutable by digest and never deleted here.
+ *
+ * An S3 source is either one version (a folder with manifest.json) or a model's folder holding
+ * current.json (model-pointer.ts): then the version it names is loaded, and each load (start,
+ * reload) reads the pointer again.
  */
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
+import { NoSuchKey } from '@aws-sdk/client-s3';
 import pLimit from 'p-limit';
 import type { Logger } from 'pino';
 import { ManifestError, parseManifest, type GraphEntry, type Manifest } from '../../contract/manifest.ts';
@@ -15,6 +21,7 @@ import { loadManifestFromDir, verifyGraphFile } from '../../contract/manifest-di
 import { ArtifactCache } from './artifact-cache.ts';
 import { DownloadProgress } from './download-progress.ts';
 import { ModelLoadError } from './model-load-error.ts';
+import { ModelPointerError, POINTER_FILE, parseModelPointer, versionPrefix, type ModelPointer } from './model-pointer.ts';
 import { parseModelSource, type FolderLocation, type S3Location } from './model-source.ts';
 import { S3ModelStore, describeStoreError, isStoreUnreachable, type S3Overrides } from './s3-model-store.ts';
 
@@ -73,26 +80,117 @@ async function loadFromStore(location: S3Location, options: RegistryOptions, log
   const cache = await ArtifactCache.open(options.cacheDir);
   const store = new S3ModelStore(location, options.s3);
   try {
-    let text: string;
+    let found: FoundVersion;
     try {
-      text = await store.readManifest(options.signal);
+      found = await findVersion(store, options.signal);
     } catch (error) {
+      if (error instanceof ModelLoadError) throw error;
       if (isStoreUnreachable(error)) return await loadFromCache(location, cache, error, options, logger);
       throw storeError(location, 'cannot read manifest.json', error, options.signal);
     }
-    const { json, manifest } = parseManifestText(text, store.label('manifest.json'));
+    const { version } = found;
+    const { json, manifest } = parseManifestText(found.text, version.label('manifest.json'));
+    if (found.pointer !== undefined) checkPointerMatches(found.pointer, manifest, store.label(POINTER_FILE));
     try {
-      await fetchGraphs(manifest, store, cache, options, logger);
+      await fetchGraphs(manifest, version, cache, options, logger);
     } catch (error) {
       if (error instanceof ManifestError) throw new ModelLoadError(error.message, { cause: error });
       if (isStoreUnreachable(error)) return await loadFromCache(location, cache, error, options, logger);
-      throw storeError(location, 'download failed', error, options.signal);
+      throw storeError(version.location, 'download failed', error, options.signal);
     }
+    // Remembered under the source as configured: with a pointer, the version it last resolved to.
     await cache.rememberManifest(location.label, json);
-    logger.info({ model: manifest.name, version: manifest.version }, 'model verified from the store');
+    logger.info(
+      { model: manifest.name, version: manifest.version, ...(found.pointer === undefined ? {} : { pointer: store.label(POINTER_FILE), resolved: version.location.label }) },
+      'model verified from the store',
+    );
     return loadedModel(manifest, options.source, 'remote', (graph) => cache.path(graph.sha256));
   } finally {
     store.close();
+  }
+}
+
+interface FoundVersion {
+  /** Where the version's files are: the source itself, or the folder its pointer names. */
+  readonly version: S3ModelStore;
+  /** Its manifest.json as stored. */
+  readonly text: string;
+  /** The pointer followed, if the source is a model's folder. */
+  readonly pointer?: ModelPointer;
+}
+
+/**
+ * The version at `store`: its own manifest.json (a version folder), else the version its
+ * current.json names (a model's folder, model-pointer.ts). The manifest is tried first so a
+ * version source costs no extra request and needs no permission beyond reading its own objects.
+ * Throws the store's error for the manifest when neither exists; a ModelLoadError for a broken
+ * pointer or a pointer naming what is not there.
+ */
+async function findVersion(store: S3ModelStore, signal: AbortSignal | undefined): Promise<FoundVersion> {
+  let manifestMissing: unknown;
+  try {
+    return { version: store, text: await store.readManifest(signal) };
+  } catch (error) {
+    if (!(error instanceof NoSuchKey)) throw error;
+    manifestMissing = error;
+  }
+  const pointerText = await readOrExplain(() => store.readPointer(signal), store.label(POINTER_FILE), signal);
+  if (pointerText === undefined) {
+    throw new ModelLoadError(
+      `model store ${store.location.label}: cannot read manifest.json: ${describeStoreError(manifestMissing).replace(/\.$/, '')}; ` +
+        `no ${POINTER_FILE} either (the pointer of a model's folder)`,
+      { cause: manifestMissing },
+    );
+  }
+  let pointer: ModelPointer;
+  try {
+    pointer = parseModelPointer(pointerText, store.label(POINTER_FILE));
+  } catch (error) {
+    if (error instanceof ModelPointerError) throw new ModelLoadError(error.message, { cause: error });
+    throw error;
+  }
+  const version = store.at(versionPrefix(store.location.prefix, pointer.version));
+  const text = await readOrExplain(
+    async () => {
+      try {
+        return await version.readManifest(signal);
+      } catch (error) {
+        if (!(error instanceof NoSuchKey)) throw error;
+        throw new ModelLoadError(
+          `${store.label(POINTER_FILE)} names version ${pointer.version}, but ${version.label('manifest.json')} does not exist`,
+          { cause: error },
+        );
+      }
+    },
+    version.label('manifest.json'),
+    signal,
+  );
+  const digest = createHash('sha256').update(text, 'utf8').digest('hex');
+  if (digest !== pointer.manifest_sha256) {
+    throw new ModelLoadError(
+      `${version.label('manifest.json')} hashes to ${digest}, but ${store.label(POINTER_FILE)} says ${pointer.manifest_sha256}: ` +
+        'the version was changed after it was published',
+    );
+  }
+  return { version, text, pointer };
+}
+
+/** Runs `read`; a store that answered with an error becomes a ModelLoadError naming `label`. */
+async function readOrExplain<T>(read: () => Promise<T>, label: string, signal: AbortSignal | undefined): Promise<T> {
+  try {
+    return await read();
+  } catch (error) {
+    // Unreachable: the caller falls back to the cache; aborted: the caller says so.
+    if (error instanceof ModelLoadError || isStoreUnreachable(error) || signal?.aborted === true) throw error;
+    throw new ModelLoadError(`model store: cannot read ${label}: ${describeStoreError(error)}`, { cause: error });
+  }
+}
+
+function checkPointerMatches(pointer: ModelPointer, manifest: Manifest, label: string): void {
+  if (manifest.name !== pointer.name || manifest.version !== pointer.version) {
+    throw new ModelLoadError(
+      `${label} names ${pointer.name} ${pointer.version}, but its manifest.json is ${manifest.name} ${manifest.version}`,
+    );
   }
 }
 

@@ -5,7 +5,8 @@
  * ~/.aws) unless the caller overrides them; this module never reads the environment itself.
  */
 import { Readable } from 'node:stream';
-import { GetObjectCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import { GetObjectCommand, NoSuchKey, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import { POINTER_FILE, POINTER_MAX_BYTES } from './model-pointer.ts';
 import type { S3Location } from './model-source.ts';
 
 export interface S3Overrides {
@@ -61,10 +62,23 @@ export function s3ClientConfig(overrides: S3Overrides = {}): S3ClientConfig {
 export class S3ModelStore {
   readonly location: S3Location;
   readonly #client: S3Client;
+  /** False for a view made by at(): the client belongs to the store it came from. */
+  readonly #ownsClient: boolean;
 
-  constructor(location: S3Location, overrides: S3Overrides = {}) {
+  /** `shared`: reuse another store's client (see at()); `overrides` are ignored then. */
+  constructor(location: S3Location, overrides: S3Overrides = {}, shared?: S3Client) {
     this.location = location;
-    this.#client = new S3Client(s3ClientConfig(overrides));
+    this.#client = shared ?? new S3Client(s3ClientConfig(overrides));
+    this.#ownsClient = shared === undefined;
+  }
+
+  /**
+   * The same bucket at another key prefix ("" or ending in "/"), sharing this store's connections:
+   * closing the view does nothing, closing this store ends both.
+   */
+  at(prefix: string): S3ModelStore {
+    const location: S3Location = { kind: 's3', bucket: this.location.bucket, prefix, label: `s3://${this.location.bucket}/${prefix}` };
+    return new S3ModelStore(location, {}, this.#client);
   }
 
   /** Label of an object of this export in messages: `s3://bucket/prefix/file`. */
@@ -73,18 +87,17 @@ export class S3ModelStore {
   }
 
   async readManifest(signal?: AbortSignal): Promise<string> {
-    const body = await this.#get(MANIFEST_KEY, signal);
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of body as AsyncIterable<Buffer>) {
-      size += chunk.length;
-      if (size > MANIFEST_MAX_BYTES) {
-        body.destroy();
-        throw new Error(`${this.label(MANIFEST_KEY)} is larger than ${MANIFEST_MAX_BYTES} bytes`);
-      }
-      chunks.push(chunk);
+    return this.#readText(MANIFEST_KEY, MANIFEST_MAX_BYTES, signal);
+  }
+
+  /** The text of this folder's current.json (model-pointer.ts), or undefined when there is none. */
+  async readPointer(signal?: AbortSignal): Promise<string | undefined> {
+    try {
+      return await this.#readText(POINTER_FILE, POINTER_MAX_BYTES, signal);
+    } catch (error) {
+      if (error instanceof NoSuchKey) return undefined;
+      throw error;
     }
-    return Buffer.concat(chunks).toString('utf8');
   }
 
   /** The object's bytes as a stream: the caller pipes it to disk, so no graph sits in memory. */
@@ -93,7 +106,22 @@ export class S3ModelStore {
   }
 
   close(): void {
-    this.#client.destroy();
+    if (this.#ownsClient) this.#client.destroy();
+  }
+
+  async #readText(file: string, maxBytes: number, signal: AbortSignal | undefined): Promise<string> {
+    const body = await this.#get(file, signal);
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > maxBytes) {
+        body.destroy();
+        throw new Error(`${this.label(file)} is larger than ${maxBytes} bytes`);
+      }
+      chunks.push(chunk);
+    }
+    return Buffer.concat(chunks).toString('utf8');
   }
 
   async #get(file: string, signal: AbortSignal | undefined): Promise<Readable> {

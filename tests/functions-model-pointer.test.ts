@@ -1,0 +1,199 @@
+/**
+ * The function following a model's pointer (MODEL_SOURCE = s3://bucket/models/<name>/, a folder
+ * holding current.json), against a real S3-protocol server and a real function process: publish v1
+ * → serves v1; publish v2 and move the pointer → still v1 until a reload, then v2 (other graphs,
+ * other pixels); rollback → v1 again, the same bytes as before; the store down → the version
+ * last verified through the pointer, from the disk cache. The registry's answers to broken
+ * pointers are checked in-process.
+ */
+import { createHash } from 'node:crypto';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadModel, ModelLoadError } from '../functions/registry/model-registry.ts';
+import { serializeModelPointer } from '../functions/registry/model-pointer.ts';
+import { runPublishCommand } from '../infra/publish/publish-command.ts';
+import { startFunction, type FunctionProcess } from './support/function-process.ts';
+import { startS3Server, type S3TestServer } from './support/s3-server.ts';
+
+const ROOT = resolve(import.meta.dirname, '..');
+const NAME = 'sa-munit-shapes';
+const V1 = '2026-11-27.1';
+const V2 = '2026-12-01.1';
+const BUCKET = 'models';
+const TO = `s3://${BUCKET}/models`;
+const POINTER_SOURCE = `s3://${BUCKET}/models/${NAME}/`;
+const ADMIN_TOKEN = 'pointer-test-admin-token';
+const temps: string[] = [];
+
+async function tempDir(label: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), `pointer-${label}-`));
+  temps.push(dir);
+  return dir;
+}
+
+async function publish(s3: S3TestServer, args: string[]): Promise<void> {
+  const err: string[] = [];
+  const code = await runPublishCommand([...args, '--to', TO, '--quiet'], s3.env, { out: () => {}, err: (line) => err.push(line) });
+  expect(code, err.join('\n')).toBe(0);
+}
+
+/** Version 2 of sa-munit-shapes: the untrained export's graphs under this model's name, so its pixels differ. */
+async function exportV2(): Promise<string> {
+  const dir = await tempDir('v2');
+  await cp(join(ROOT, 'models/sa-munit-random'), dir, { recursive: true });
+  const manifest = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as { name: string; version: string };
+  manifest.name = NAME;
+  manifest.version = V2;
+  await writeFile(join(dir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+  return dir;
+}
+
+async function servedVersion(fn: FunctionProcess): Promise<string> {
+  const body = (await (await fetch(`${fn.url}/v1/models`)).json()) as { models: { version: string; source: string }[] };
+  expect(body.models[0]?.source).toBe(POINTER_SOURCE);
+  return body.models[0]?.version ?? '';
+}
+
+/** sha256 of the PNG the function makes of samples/circle.png with seed 7, and the version header. */
+async function translation(fn: FunctionProcess): Promise<{ digest: string; version: string | null }> {
+  const response = await fetch(`${fn.url}/v1/translate?direction=a2b&seed=7`, {
+    method: 'POST',
+    headers: { 'content-type': 'image/png' },
+    body: await readFile(join(ROOT, 'samples/circle.png')),
+  });
+  expect(response.status).toBe(200);
+  return { digest: createHash('sha256').update(Buffer.from(await response.arrayBuffer())).digest('hex'), version: response.headers.get('x-model-version') };
+}
+
+afterAll(async () => {
+  await Promise.all(temps.map((dir) => rm(dir, { recursive: true, force: true })));
+});
+
+describe('a function following current.json', () => {
+  let s3: S3TestServer;
+  let fn: FunctionProcess | undefined;
+  let cacheDir: string;
+  beforeAll(async () => {
+    s3 = await startS3Server({ buckets: [BUCKET] });
+    cacheDir = await tempDir('cache');
+  });
+  afterAll(async () => {
+    await fn?.stop();
+    await s3.stop();
+  });
+  const start = () => startFunction({ ...s3.env, MODEL_SOURCE: POINTER_SOURCE, MODEL_CACHE_DIR: cacheDir, ADMIN_TOKEN });
+
+  it('serves v1, then v2 after the pointer moves and a reload, then v1 again after a rollback and SIGHUP', async () => {
+    await publish(s3, [join(ROOT, 'models/sa-munit-shapes'), '--set-current']);
+    fn = await start();
+    await fn.waitUntilReady();
+    expect(await servedVersion(fn)).toBe(V1);
+    const v1 = await translation(fn);
+    expect(v1.version).toBe(V1);
+    expect(fn.logs().find((line) => line['msg'] === 'model verified from the store')).toMatchObject({
+      pointer: `${POINTER_SOURCE}current.json`,
+      resolved: `${POINTER_SOURCE}${V1}/`,
+    });
+
+    await publish(s3, [await exportV2(), '--set-current']);
+    // The pointer is followed at start and on reload, not behind the operator's back.
+    expect(await servedVersion(fn)).toBe(V1);
+    const reload = await fetch(`${fn.url}/admin/reload`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    expect(reload.status).toBe(200);
+    expect(await reload.json()).toEqual({ name: NAME, version: V2, source: POINTER_SOURCE });
+    expect(await servedVersion(fn)).toBe(V2);
+    const v2 = await translation(fn);
+    expect(v2.version).toBe(V2);
+    expect(v2.digest).not.toBe(v1.digest);
+
+    await publish(s3, ['rollback', NAME]);
+    const activeBefore = fn.logs().filter((line) => line['msg'] === 'model version active').length;
+    fn.child.kill('SIGHUP');
+    await fn.waitForLog((line) => line['msg'] === 'model version active' && line['version'] === V1 && fn!.logs().filter((l) => l['msg'] === 'model version active').length > activeBefore);
+    expect(await servedVersion(fn)).toBe(V1);
+    expect(await translation(fn)).toEqual(v1); // the same version gives the same pixels
+  });
+
+  it('with the store down, a restart serves the version last verified through the pointer, from the disk cache', async () => {
+    expect(fn).toBeDefined();
+    expect(await fn!.stop()).toBe(0);
+    fn = undefined;
+    await s3.stop();
+    fn = await start();
+    await fn.waitUntilReady();
+    expect(await servedVersion(fn)).toBe(V1);
+    expect(fn.logs().find((line) => line['msg'] === 'model store unreachable; serving the version cached before')).toMatchObject({ version: V1 });
+  });
+});
+
+describe('the registry refuses a pointer it cannot follow', () => {
+  let s3: S3TestServer;
+  let cacheDir: string;
+  beforeAll(async () => {
+    s3 = await startS3Server({ buckets: [BUCKET] });
+    cacheDir = await tempDir('registry-cache');
+    await publish(s3, [join(ROOT, 'models/sa-munit-shapes'), '--set-current']);
+  });
+  afterAll(async () => {
+    await s3.stop();
+  });
+
+  const load = (source = POINTER_SOURCE) =>
+    loadModel({ source, cacheDir, downloadConcurrency: 2, s3: s3.overrides, logger: pino({ level: 'silent' }) });
+  const reason = async (source?: string) => {
+    const error = await load(source).then(() => undefined, (e: unknown) => e);
+    expect(error).toBeInstanceOf(ModelLoadError);
+    return (error as ModelLoadError).reason;
+  };
+  const manifestText = () => readFile(join(ROOT, 'models/sa-munit-shapes/manifest.json'), 'utf8');
+  const setPointer = async (fields: Record<string, unknown>) => {
+    const base = {
+      pointer_version: 1 as const,
+      name: NAME,
+      version: V1,
+      manifest_sha256: createHash('sha256').update(await manifestText()).digest('hex'),
+      updated_at: new Date().toISOString(),
+      previous_version: null,
+    };
+    await s3.putObject(BUCKET, `models/${NAME}/current.json`, serializeModelPointer({ ...base, ...fields } as typeof base));
+  };
+
+  it('follows a good pointer; a version prefix still loads directly as before', async () => {
+    expect((await load()).manifest.version).toBe(V1);
+    expect((await load(`${POINTER_SOURCE}${V1}`)).manifest.version).toBe(V1);
+  });
+
+  it('a folder with neither manifest.json nor current.json', async () => {
+    expect(await reason(`s3://${BUCKET}/models/nothing-here/`)).toBe(
+      `model store s3://${BUCKET}/models/nothing-here/: cannot read manifest.json: NoSuchKey (HTTP 404): The specified key does not exist; ` +
+        'no current.json either (the pointer of a model\'s folder)',
+    );
+  });
+
+  it('a pointer that is not JSON, or not a pointer', async () => {
+    await s3.putObject(BUCKET, `models/${NAME}/current.json`, '{"version": ');
+    expect(await reason()).toMatch(/^s3:\/\/models\/models\/sa-munit-shapes\/current\.json is not a valid model pointer: not JSON: /);
+    await s3.putObject(BUCKET, `models/${NAME}/current.json`, JSON.stringify({ pointer_version: 2, version: '../x' }));
+    expect(await reason()).toMatch(/is not a valid model pointer: pointer_version: .*; name: .*; version: must be a manifest version label/);
+  });
+
+  it('a pointer naming a version that is not there', async () => {
+    await setPointer({ version: '9.9.9' });
+    expect(await reason()).toBe(`${POINTER_SOURCE}current.json names version 9.9.9, but ${POINTER_SOURCE}9.9.9/manifest.json does not exist`);
+  });
+
+  it('a manifest changed after publishing (its sha256 is not the pointer\'s)', async () => {
+    await setPointer({ manifest_sha256: '0'.repeat(64) });
+    expect(await reason()).toMatch(
+      new RegExp(`^${POINTER_SOURCE}${V1}/manifest\\.json hashes to [0-9a-f]{64}, but ${POINTER_SOURCE}current\\.json says 0{64}: the version was changed after it was published$`),
+    );
+  });
+
+  it('a pointer whose name is not the manifest\'s', async () => {
+    await setPointer({ name: 'another-model' });
+    expect(await reason()).toBe(`${POINTER_SOURCE}current.json names another-model ${V1}, but its manifest.json is ${NAME} ${V1}`);
+  });
+});
