@@ -57,6 +57,11 @@ const envSchema = z.object({
   MAX_INPUT_PIXELS: integer(1, 1_000_000_000).default(50_000_000), // 50 megapixels
   MAX_INPUT_SIDE: integer(1, 65_535).default(16_384), // pixels
 
+  /**
+   * Bearer token every caller must send (the edge's FUNCTION_AUTH_TOKEN) on all routes but the
+   * health probes and /admin; unset: open, for a function reachable only on a private network.
+   */
+  FUNCTION_AUTH_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   /** Bearer token for POST /admin/reload; unset disables the endpoint (SIGHUP still reloads). */
   ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   /** How long SIGTERM waits for in-flight work before exiting anyway. */
@@ -89,6 +94,7 @@ export interface FunctionConfig {
   };
   readonly limits: { readonly maxBodyBytes: number; readonly maxInputPixels: number; readonly maxInputSide: number };
   readonly adminToken: string | undefined;
+  readonly callerToken: string | undefined;
   readonly shutdownGraceMs: number;
 }
 
@@ -141,6 +147,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): FunctionConfig
     }),
     limits: Object.freeze({ maxBodyBytes: e.MAX_BODY_BYTES, maxInputPixels: e.MAX_INPUT_PIXELS, maxInputSide: e.MAX_INPUT_SIDE }),
     adminToken: e.ADMIN_TOKEN,
+    callerToken: e.FUNCTION_AUTH_TOKEN,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
   });
 }

@@ -173,6 +173,35 @@ describe('function with its model in S3', () => {
   });
 });
 
+describe('function behind a caller token (FUNCTION_AUTH_TOKEN)', () => {
+  it('answers only callers with the token, except the health probes and /admin', async () => {
+    const token = 'caller-token-0123456789abcdef';
+    const fn = await startFunction({ MODEL_SOURCE: MODEL_DIR, MODEL_CACHE_DIR: await tempDir(), FUNCTION_AUTH_TOKEN: token, ADMIN_TOKEN });
+    try {
+      await fn.waitUntilReady();
+      expect((await fetch(`${fn.url}/v2/health/live`)).status).toBe(200);
+      expect((await fetch(`${fn.url}/v2/health/ready`)).status).toBe(200);
+      for (const path of ['/v1/models', '/metrics', '/v2/models/sa-munit-random']) {
+        const refused = await fetch(`${fn.url}${path}`);
+        expect([path, refused.status, await errorCode(refused)]).toEqual([path, 401, 'unauthorized']);
+        const wrong = await fetch(`${fn.url}${path}`, { headers: { authorization: 'Bearer not-the-token-at-all' } });
+        expect([path, wrong.status]).toEqual([path, 401]);
+      }
+      expect((await translateRaw(fn.url, await circle(), '?seed=3')).status).toBe(401);
+      const allowed = await fetch(`${fn.url}/v1/translate?seed=3`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'image/png' },
+        body: await circle(),
+      });
+      expect(allowed.status).toBe(200);
+      // /admin keeps its own token: the caller token does not open it.
+      expect((await fetch(`${fn.url}/admin/reload`, { method: 'POST', headers: { authorization: `Bearer ${token}` } })).status).toBe(401);
+    } finally {
+      await fn.stop();
+    }
+  });
+});
+
 // The serving mechanics are tested on the untrained export (every attention site, versioned copies
 // for reloads); the trained demo model the service serves by default has its own suite.
 describe('function serving the committed model', () => {

@@ -13,6 +13,7 @@ import type { ModelHost } from '../serving/model-host.ts';
 import type { AppEnv } from './app-env.ts';
 import { onError, onNotFound } from './error-handler.ts';
 import { accessLog } from './middleware/access-log.ts';
+import { callerAuth } from './middleware/caller-auth.ts';
 import { requestLogger } from './middleware/request-logger.ts';
 import { shutdownGate, type ShutdownState } from './middleware/shutdown-gate.ts';
 import { registerAdminRoutes } from './routes/admin.ts';
@@ -39,6 +40,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   app.use(requestLogger(deps.logger));
   app.use(accessLog(deps.metrics));
   app.use(shutdownGate(deps.shutdown));
+  app.use(callerAuth(deps.config.callerToken));
 
   registerHealthRoutes(app, deps.host);
   registerModelRoutes(app, deps.host, deps.config, deps.metrics);
