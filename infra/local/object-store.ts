@@ -3,16 +3,19 @@
  * in a folder that outlives the stack, so a second start finds what the first seeded. It stands in
  * for S3/R2: the function reads its model from it exactly as it would in the cloud, over the S3 API.
  */
-import { mkdir, readdir, readFile } from 'node:fs/promises';
-import { join, relative, sep } from 'node:path';
-import { GetObjectCommand, NoSuchKey, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { mkdir } from 'node:fs/promises';
 import S3rver from 's3rver';
-import { MANIFEST_FILE, loadManifestFromDir } from '../../contract/manifest-dir.ts';
-import { s3ClientConfig } from '../../functions/registry/s3-model-store.ts';
+import { parseModelSource } from '../../functions/registry/model-source.ts';
+import { readExportFolder } from '../publish/export-folder.ts';
+import { ModelCatalog } from '../publish/model-catalog.ts';
+import { setCurrent } from '../publish/pointer-moves.ts';
+import { publishVersion } from '../publish/publish-version.ts';
 
 /** s3rver accepts exactly these credentials. */
 const CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } as const;
 const REGION = 'us-east-1';
+/** Models live under models/<name>/<version>/, as the publishing command puts them. */
+const MODELS_PREFIX = 'models/';
 
 export interface LocalObjectStore {
   readonly endpoint: string;
@@ -20,10 +23,11 @@ export interface LocalObjectStore {
   /** The AWS SDK's standard variables pointing at this store, for the function's environment. */
   readonly env: Readonly<Record<string, string>>;
   /**
-   * Puts a model export folder under models/<name>/<version>/ unless the same manifest is there
-   * already; returns its s3:// location and whether anything was uploaded.
+   * Publishes a model export folder under models/<name>/<version>/ (nothing is uploaded when the
+   * same version is there already; a different one under the same version is refused) and points
+   * models/<name>/current.json at it; returns the model's folder as a MODEL_SOURCE.
    */
-  seedModel(dir: string): Promise<{ source: string; name: string; version: string; uploaded: boolean }>;
+  seedModel(dir: string, say: (line: string) => void): Promise<{ source: string; name: string; version: string; uploaded: boolean }>;
   stop(): Promise<void>;
 }
 
@@ -38,17 +42,10 @@ export async function startObjectStore(options: { directory: string; port: numbe
   });
   const { port } = await server.run();
   const endpoint = `http://127.0.0.1:${port}`;
-  const client = new S3Client(s3ClientConfig({ endpoint, region: REGION, credentials: CREDENTIALS }));
   const { bucket } = options;
-
-  const storedText = async (key: string): Promise<string | undefined> => {
-    try {
-      return await (await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }))).Body?.transformToString();
-    } catch (error) {
-      if (error instanceof NoSuchKey) return undefined;
-      throw error;
-    }
-  };
+  const root = parseModelSource(`s3://${bucket}/${MODELS_PREFIX}`);
+  if (root.kind !== 's3') throw new Error('unreachable: an s3:// source');
+  const catalog = new ModelCatalog(root, { endpoint, region: REGION, credentials: CREDENTIALS });
 
   return {
     endpoint,
@@ -59,39 +56,20 @@ export async function startObjectStore(options: { directory: string; port: numbe
       AWS_ACCESS_KEY_ID: CREDENTIALS.accessKeyId,
       AWS_SECRET_ACCESS_KEY: CREDENTIALS.secretAccessKey,
     },
-    async seedModel(dir) {
-      const manifest = await loadManifestFromDir(dir);
-      const prefix = `models/${manifest.name}/${manifest.version}/`;
-      const source = `s3://${bucket}/${prefix}`;
-      const localManifest = await readFile(join(dir, MANIFEST_FILE), 'utf8');
-      if ((await storedText(prefix + MANIFEST_FILE)) === localManifest) {
-        return { source, name: manifest.name, version: manifest.version, uploaded: false };
-      }
-      // The manifest goes last: a seed interrupted half-way has no manifest, so it is redone
-      // next time instead of being served incomplete (the function also verifies every sha256).
-      const files = (await filesUnder(dir)).filter((path) => relative(dir, path) !== MANIFEST_FILE);
-      for (const path of [...files, join(dir, MANIFEST_FILE)]) {
-        const key = prefix + relative(dir, path).split(sep).join('/');
-        await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: await readFile(path) }));
-      }
-      return { source, name: manifest.name, version: manifest.version, uploaded: true };
+    async seedModel(dir, say) {
+      // Published exactly as in production (infra/publish/): immutable version, read back and
+      // verified, then the model's current.json moved to it; the function follows that pointer.
+      const folder = await readExportFolder(dir);
+      const { name, version } = folder.manifest;
+      const published = await publishVersion(folder, catalog, say);
+      await setCurrent(catalog, name, version, say, { verifiedManifestSha256: published.manifestSha256 });
+      return { source: catalog.label(catalog.modelPrefix(name)), name, version, uploaded: published.uploaded };
     },
     async stop() {
-      client.destroy();
+      catalog.close();
       // Keep-alive sockets (the function's SDK) would hold close() open.
       server.httpServer?.closeAllConnections();
       await server.close();
     },
   };
-}
-
-/** Walked by hand: readdir's `recursive` + `parentPath` need Node 20.12, package.json allows 20.9. */
-async function filesUnder(dir: string): Promise<string[]> {
-  const files: string[] = [];
-  for (const entry of await readdir(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) files.push(...(await filesUnder(path)));
-    else if (entry.isFile()) files.push(path);
-  }
-  return files.sort();
 }

@@ -7,6 +7,7 @@
  * State lives in one data folder (default .local/): the store's objects, the edge's local
  * bindings, the function's model cache and the dev keys, so a second start reuses all of them.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
@@ -119,10 +120,12 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   try {
     status(`object store: ${join(dataDir, 'object-store')}`);
     store = await unlessAborted(startObjectStore({ directory: join(dataDir, 'object-store'), port: storePort, bucket: MODEL_BUCKET }));
-    const seeded = await unlessAborted(store.seedModel(options.modelDir ?? EMBEDDED_MODEL_DIR));
-    status(`${seeded.uploaded ? 'seeded' : 'found'} model ${seeded.name} ${seeded.version} at ${seeded.source}`);
+    const seeded = await unlessAborted(store.seedModel(options.modelDir ?? EMBEDDED_MODEL_DIR, (line) => status(`publish: ${line}`)));
+    status(`${seeded.uploaded ? 'published' : 'found'} model ${seeded.name} ${seeded.version}; serving ${seeded.source} (current.json)`);
 
     const functionUrl = `http://127.0.0.1:${functionPort}`;
+    // As in production: the function answers only the edge (a fresh token per start).
+    const functionToken = randomBytes(24).toString('base64url');
     const onLine = (name: string) => (line: string) => options.onProcessLine?.(name, line);
     const fn = startSupervised({
       name: 'function',
@@ -137,6 +140,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         LOG_LEVEL: process.env['LOG_LEVEL'] ?? 'info',
         MODEL_SOURCE: seeded.source,
         MODEL_CACHE_DIR: join(dataDir, 'model-cache'),
+        FUNCTION_AUTH_TOKEN: functionToken,
         ...store.env,
         ...options.functionEnv,
       },
@@ -149,7 +153,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const keys = await unlessAborted(ensureDevKeys({ dataDir, edgePersistDir, edgePort }));
 
     const edgeUrl = `http://127.0.0.1:${edgePort}`;
-    const vars = { FUNCTION_POOL: functionUrl, PAGE_PUBLISHABLE_KEY: keys.publishableKey, ...options.edgeVars };
+    const vars = { FUNCTION_POOL: functionUrl, FUNCTION_AUTH_TOKEN: functionToken, PAGE_PUBLISHABLE_KEY: keys.publishableKey, ...options.edgeVars };
     const edge = startEdgeDev({ port: edgePort, inspectorPort, persistTo: edgePersistDir, vars, onLine: onLine('edge') });
     processes.push(edge);
     status(`edge starting under wrangler dev (pid ${edge.child.pid})`);
