@@ -138,7 +138,7 @@ describe('npm start (the local stack)', () => {
     running.add(stack);
     await stack.waitFor(/Ctrl-C stops everything/);
     const output = stack.output();
-    expect(output).toMatch(/seeded model sa-munit-shapes /);
+    expect(output).toMatch(/published model sa-munit-shapes /);
     const pageUrl = bannerValue(output, 'web page');
     const functionUrl = bannerValue(output, 'function');
     const storeUrl = bannerValue(output, 'object store');
@@ -155,6 +155,10 @@ describe('npm start (the local stack)', () => {
     expect(response.headers.get('x-model-name')).toBe('sa-munit-shapes');
     const meta = await sharp(Buffer.from(await response.arrayBuffer())).metadata();
     expect([meta.format, meta.width, meta.height]).toEqual(['png', 64, 64]);
+
+    // The function answers only the edge (a per-start caller token), its probes anyone.
+    expect((await fetch(`${functionUrl}/v1/models`)).status).toBe(401);
+    expect((await fetch(`${functionUrl}/v2/health/ready`)).status).toBe(200);
 
     const page = await fetch(pageUrl);
     expect(page.status).toBe(200);
