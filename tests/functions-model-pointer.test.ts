@@ -2,18 +2,22 @@
  * The function following a model's pointer (MODEL_SOURCE = s3://bucket/models/<name>/, a folder
  * holding current.json), against a real S3-protocol server and a real function process: publish v1
  * → serves v1; publish v2 and move the pointer → still v1 until a reload, then v2 (other graphs,
- * other pixels); rollback → v1 again, the same bytes as before; the store down → the version
- * last verified through the pointer, from the disk cache. The registry's answers to broken
- * pointers are checked in-process.
+ * other pixels); rollback → v1 again, the same bytes as before; forward to v2 again, then the store
+ * down → v2, the version last verified through the pointer (not v1, the first), from the disk
+ * cache. The registry's answers to broken pointers, and to a store that answers AccessDenied for
+ * missing keys (AWS S3 without s3:ListBucket), are checked in-process.
  */
 import { createHash } from 'node:crypto';
+import { once } from 'node:events';
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadModel, ModelLoadError } from '../functions/registry/model-registry.ts';
-import { serializeModelPointer } from '../functions/registry/model-pointer.ts';
+import { manifestDigest, serializeModelPointer } from '../functions/registry/model-pointer.ts';
+import type { S3Overrides } from '../functions/registry/s3-model-store.ts';
 import { runPublishCommand } from '../infra/publish/publish-command.ts';
 import { startFunction, type FunctionProcess } from './support/function-process.ts';
 import { startS3Server, type S3TestServer } from './support/s3-server.ts';
@@ -119,13 +123,19 @@ describe('a function following current.json', () => {
 
   it('with the store down, a restart serves the version last verified through the pointer, from the disk cache', async () => {
     expect(fn).toBeDefined();
+    // Forward to v2 again and load it, so the last verified version (v2) is not the first (v1).
+    await publish(s3, ['set-current', NAME, V2]);
+    const reload = await fetch(`${fn!.url}/admin/reload`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    expect(reload.status).toBe(200);
+    expect(await reload.json()).toEqual({ name: NAME, version: V2, source: POINTER_SOURCE });
     expect(await fn!.stop()).toBe(0);
     fn = undefined;
-    await s3.stop();
+    await s3.stop(); // the pointer still names v2
     fn = await start();
     await fn.waitUntilReady();
-    expect(await servedVersion(fn)).toBe(V1);
-    expect(fn.logs().find((line) => line['msg'] === 'model store unreachable; serving the version cached before')).toMatchObject({ version: V1 });
+    expect(await servedVersion(fn)).toBe(V2);
+    expect(fn.logs().find((line) => line['msg'] === 'model store unreachable; serving the version cached before')).toMatchObject({ version: V2 });
+    expect((await translation(fn)).version).toBe(V2);
   });
 });
 
@@ -141,20 +151,20 @@ describe('the registry refuses a pointer it cannot follow', () => {
     await s3.stop();
   });
 
-  const load = (source = POINTER_SOURCE) =>
-    loadModel({ source, cacheDir, downloadConcurrency: 2, s3: s3.overrides, logger: pino({ level: 'silent' }) });
-  const reason = async (source?: string) => {
-    const error = await load(source).then(() => undefined, (e: unknown) => e);
+  const load = (source = POINTER_SOURCE, overrides: S3Overrides = s3.overrides) =>
+    loadModel({ source, cacheDir, downloadConcurrency: 2, s3: overrides, logger: pino({ level: 'silent' }) });
+  const reason = async (source?: string, overrides?: S3Overrides) => {
+    const error = await load(source, overrides).then(() => undefined, (e: unknown) => e);
     expect(error).toBeInstanceOf(ModelLoadError);
     return (error as ModelLoadError).reason;
   };
-  const manifestText = () => readFile(join(ROOT, 'models/sa-munit-shapes/manifest.json'), 'utf8');
+  const manifestBytes = () => readFile(join(ROOT, 'models/sa-munit-shapes/manifest.json'));
   const setPointer = async (fields: Record<string, unknown>) => {
     const base = {
       pointer_version: 1 as const,
       name: NAME,
       version: V1,
-      manifest_sha256: createHash('sha256').update(await manifestText()).digest('hex'),
+      manifest_sha256: manifestDigest(await manifestBytes()),
       updated_at: new Date().toISOString(),
       previous_version: null,
     };
@@ -196,4 +206,63 @@ describe('the registry refuses a pointer it cannot follow', () => {
     await setPointer({ name: 'another-model' });
     expect(await reason()).toBe(`${POINTER_SOURCE}current.json names another-model ${V1}, but its manifest.json is ${NAME} ${V1}`);
   });
+
+  it('a store that answers AccessDenied for a missing key (AWS S3 without s3:ListBucket): the pointer is still followed, and both answers are named', async () => {
+    await setPointer({});
+    const proxy = await startNoListBucketProxy(s3.endpoint);
+    const denying: S3Overrides = { ...s3.overrides, endpoint: proxy.endpoint };
+    const hint = ' (AWS S3 answers AccessDenied rather than NoSuchKey for a missing key when the credentials lack s3:ListBucket on the bucket)';
+    try {
+      expect((await load(POINTER_SOURCE, denying)).manifest.version).toBe(V1);
+      expect(proxy.denied).toEqual([`/${BUCKET}/models/${NAME}/manifest.json`]);
+      expect(await reason(`s3://${BUCKET}/models/nothing-here/`, denying)).toBe(
+        `model store s3://${BUCKET}/models/nothing-here/: cannot read manifest.json: AccessDenied (HTTP 403): Access Denied; ` +
+          `cannot read current.json either: AccessDenied (HTTP 403): Access Denied${hint}`,
+      );
+      await setPointer({ version: '9.9.9' });
+      expect(await reason(POINTER_SOURCE, denying)).toBe(
+        `${POINTER_SOURCE}current.json names version 9.9.9, but ${POINTER_SOURCE}9.9.9/manifest.json cannot be read: AccessDenied (HTTP 403): Access Denied${hint}`,
+      );
+    } finally {
+      await proxy.close();
+      await setPointer({});
+    }
+  });
 });
+
+/**
+ * Forwards everything to s3rver unchanged (the SigV4 signature covers the Host header, passed as
+ * sent), except that a GET s3rver answers 404 is answered 403 AccessDenied, as AWS S3 does for a
+ * missing key when the caller may not list the bucket.
+ */
+async function startNoListBucketProxy(target: string): Promise<{ endpoint: string; denied: string[]; close(): Promise<void> }> {
+  const upstream = new URL(target);
+  const denied: string[] = [];
+  const server = createServer((req, res) => {
+    const forward = request({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+      if (req.method === 'GET' && answer.statusCode === 404) {
+        answer.resume();
+        denied.push(new URL(req.url ?? '/', 'http://x').pathname);
+        res.writeHead(403, { 'content-type': 'application/xml' });
+        res.end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>');
+        return;
+      }
+      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(res);
+    });
+    forward.on('error', () => res.destroy());
+    req.pipe(forward);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  return {
+    endpoint: `http://127.0.0.1:${address.port}`,
+    denied,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise((done) => server.close(done));
+    },
+  };
+}

@@ -7,18 +7,25 @@
  * Most cases run the command in-process (runPublishCommand: arguments, environment and output in,
  * exit code out); one runs the real entry point as a process. s3rver ignores conditional writes,
  * so the cases that need them put a small proxy in front of it that answers If-Match /
- * If-None-Match on PUT the way AWS S3 and R2 do, and can damage chosen downloads.
+ * If-None-Match on PUT the way AWS S3 and R2 do, can damage chosen downloads, and can run a step
+ * of "someone else" just before a chosen request.
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { cp, mkdtemp, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, NotFound } from '@aws-sdk/client-s3';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { parseModelPointer } from '../functions/registry/model-pointer.ts';
+import { manifestDigest, parseModelPointer } from '../functions/registry/model-pointer.ts';
+import { parseModelSource } from '../functions/registry/model-source.ts';
+import { readExportFolder } from '../infra/publish/export-folder.ts';
+import { ModelCatalog } from '../infra/publish/model-catalog.ts';
 import { runPublishCommand } from '../infra/publish/publish-command.ts';
+import { EXIT_CODES, PublishError } from '../infra/publish/publish-error.ts';
+import { publishVersion } from '../infra/publish/publish-version.ts';
 import { startS3Server, type S3TestServer } from './support/s3-server.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -80,6 +87,15 @@ async function exportWithVersion(version: string, edit?: (dir: string) => Promis
 async function objectText(key: string): Promise<string | undefined> {
   try {
     return await (await s3.client.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }))).Body?.transformToString();
+  } catch {
+    return undefined;
+  }
+}
+
+async function objectSha256(key: string): Promise<string | undefined> {
+  try {
+    const bytes = await (await s3.client.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }))).Body?.transformToByteArray();
+    return bytes === undefined ? undefined : createHash('sha256').update(bytes).digest('hex');
   } catch {
     return undefined;
   }
@@ -156,6 +172,73 @@ describe('publish', () => {
     expect(await objectText(`${MODEL_PREFIX}${V1}/stale.bin`)).toBeUndefined();
     expect(await objectText(`${MODEL_PREFIX}${V1}/translator_a2b.onnx`)).not.toBe('half an upload');
   });
+
+  it('follows symbolic links: a linked graph is uploaded with the bytes it points at, and --set-current points at a whole version', async () => {
+    const elsewhere = await mkdtemp(join(tmpdir(), 'publish-graph-store-'));
+    temps.push(elsewhere);
+    const linked = await exportWithVersion('2026-11-28.1', async (dir) => {
+      // The graph lives outside the folder (e.g. a shared store of large files); the folder links to it.
+      await rename(join(dir, 'translator_b2a.onnx'), join(elsewhere, 'translator_b2a.onnx'));
+      await symlink(join(elsewhere, 'translator_b2a.onnx'), join(dir, 'translator_b2a.onnx'));
+    });
+    const run = await publishModel([linked, '--to', TO, '--set-current', '--quiet']);
+    expect(run.code, run.err.join('\n')).toBe(0);
+    const prefix = `${MODEL_PREFIX}2026-11-28.1/`;
+    const keys = await keysUnder(prefix);
+    expect(keys).toHaveLength(run.json<{ files: number }>().files);
+    expect(keys).toContain(`${prefix}translator_b2a.onnx`);
+    expect(await objectSha256(`${prefix}translator_b2a.onnx`)).toBe(createHash('sha256').update(await readFile(join(SHAPES, 'translator_b2a.onnx'))).digest('hex'));
+    expect(await pointer()).toMatchObject({ version: '2026-11-28.1', manifest_sha256: manifestDigest(await readFile(join(linked, 'manifest.json'))) });
+  });
+
+  it('a dangling symbolic link or a link loop in the folder: exit 2 naming it, nothing uploaded', async () => {
+    s3.clearRequests();
+    const dangling = await exportWithVersion('2026-11-28.1', async (dir) => {
+      await symlink(join(dir, 'no-such-file'), join(dir, 'NOTES.txt'));
+    });
+    const first = await publishModel([dangling, '--to', TO]);
+    expect(first.code).toBe(2);
+    expect(first.err).toEqual(['publish-model: invalid export folder: NOTES.txt is a symbolic link to nothing']);
+
+    const loop = await exportWithVersion('2026-11-28.1', async (dir) => {
+      await symlink('..', join(dir, 'fixtures', 'loop'));
+    });
+    const second = await publishModel([loop, '--to', TO]);
+    expect(second.code).toBe(2);
+    expect(second.err).toEqual(['publish-model: invalid export folder: fixtures/loop links back to a folder that contains it (a loop)']);
+    expect(s3.requests).toEqual([]);
+  });
+
+  it('a graph the manifest lists that is not among the files to upload: refused before any request (exit 2), nothing published', async () => {
+    // From the command: a folder without one of its graphs is refused by the contract's loader.
+    s3.clearRequests();
+    const withoutGraph = await exportWithVersion('2026-11-28.1', async (dir) => {
+      await rm(join(dir, 'translator_b2a.onnx'));
+    });
+    const run = await publishModel([withoutGraph, '--to', TO, '--set-current']);
+    expect(run.code).toBe(2);
+    expect(run.err.join('\n')).toMatch(/invalid export folder: .*translator_b2a\.onnx.*cannot read: no such file/);
+    expect(s3.requests).toEqual([]);
+
+    // publishVersion itself checks the list it is handed, whoever built it (the local stack calls it too).
+    const folder = await readExportFolder(SHAPES);
+    const partial = { ...folder, files: folder.files.filter((file) => file.name !== 'translator_b2a.onnx') };
+    const root = parseModelSource(TO);
+    if (root.kind !== 's3') throw new Error('an s3:// root');
+    const catalog = new ModelCatalog(root, s3.overrides);
+    try {
+      const error = await publishVersion(partial, catalog, () => {}).then(() => undefined, (e: unknown) => e);
+      expect(error).toBeInstanceOf(PublishError);
+      expect(EXIT_CODES[(error as PublishError).kind]).toBe(2);
+      expect((error as PublishError).message).toBe(
+        `invalid export folder: translator_b2a.onnx is listed in ${join(SHAPES, 'manifest.json')} but not among the files to upload; nothing was published`,
+      );
+    } finally {
+      catalog.close();
+    }
+    expect(s3.requests).toEqual([]);
+    expect(await keysUnder(MODEL_PREFIX)).toEqual([]);
+  });
 });
 
 describe('pointer moves', () => {
@@ -185,8 +268,13 @@ describe('pointer moves', () => {
     const current = await publishModel(['current', NAME, '--to', TO]);
     expect(current.json()).toMatchObject({ name: NAME, version: V1 });
 
-    expect((await publishModel(['set-current', NAME, '2026-11-28.1', '--to', TO, '--quiet'])).json()).toMatchObject({ version: '2026-11-28.1', moved: true });
-    expect((await publishModel(['rollback', NAME, V1, '--to', TO, '--quiet'])).json()).toMatchObject({ version: V1, moved: true });
+    // A rollback is a move: it records the version it left, so a second rollback goes forward again.
+    const again = await publishModel(['rollback', NAME, '--to', TO, '--quiet']);
+    expect(again.json()).toEqual({ name: NAME, version: '2026-11-28.1', previous: V1, moved: true });
+    expect(await pointer()).toMatchObject({ version: '2026-11-28.1', previous_version: V1 });
+
+    expect((await publishModel(['set-current', NAME, V1, '--to', TO, '--quiet'])).json()).toMatchObject({ version: V1, moved: true });
+    expect((await publishModel(['rollback', NAME, '2026-11-28.1', '--to', TO, '--quiet'])).json()).toMatchObject({ version: '2026-11-28.1', moved: true });
   });
 
   it('refuses to point at a version that is not published, or whose graphs no longer match, and leaves the pointer', async () => {
@@ -268,7 +356,10 @@ describe('bad input and failures', () => {
   });
 
   it('runs as a process through its entry point (the npm script), with the documented exit code', async () => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'infra/publish/cli.ts', 'list', NAME, '--to', TO], {
+    // Exactly what `npm run publish-model` runs (package.json), with node_modules/.bin as npm puts it on PATH.
+    const scripts = (JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
+    expect(scripts['publish-model']).toBe('tsx infra/publish/cli.ts');
+    const child = spawn(join(ROOT, 'node_modules/.bin/tsx'), ['infra/publish/cli.ts', 'list', NAME, '--to', TO], {
       cwd: ROOT,
       env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', ...s3.env },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -313,6 +404,47 @@ describe('against a store with conditional writes (proxy in front of s3rver)', (
     ]);
   });
 
+  it('someone else uploads a graph of the same version label meanwhile: --set-current reads the version back and refuses (exit 4), no pointer', async () => {
+    // Publisher B overwrites a graph of A's version just before A's manifest goes up: the store
+    // ends with A's manifest and B's graph. A's own read-back of its uploads has passed already.
+    proxy.beforePut = async (key) => {
+      if (key === `${MODEL_PREFIX}${V1}/manifest.json`) await s3.putObject(BUCKET, `${MODEL_PREFIX}${V1}/translator_b2a.onnx`, 'publisher B\'s graph');
+    };
+    const run = await publishModel([SHAPES, '--to', TO, '--set-current', '--quiet'], viaProxy());
+    expect(run.code, run.err.join('\n')).toBe(4);
+    expect(run.err.join('\n')).toMatch(
+      /sa-munit-shapes 2026-11-27\.1 is broken: s3:\/\/models\/published\/sa-munit-shapes\/2026-11-27\.1\/translator_b2a\.onnx has 19 bytes hashing to [0-9a-f]{64}, its manifest says \d+ bytes/,
+    );
+    expect(await pointer()).toBeUndefined();
+  });
+
+  it('someone else publishes the same version label whole meanwhile: --set-current refuses to point at their content (exit 4)', async () => {
+    // Publisher B's export: the same label, other content (a valid, whole version of its own).
+    const theirs = await exportWithVersion(V1, async (dir) => {
+      const manifest = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as { created_at: string };
+      manifest.created_at = '2026-11-28T09:00:00Z';
+      await writeFile(join(dir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+    });
+    const manifestKey = `${MODEL_PREFIX}${V1}/manifest.json`;
+    let manifestReads = 0;
+    // The first read of the manifest is A's read-back after its upload; B's version lands after it,
+    // before the pointer move reads the version again.
+    proxy.beforeGet = async (key) => {
+      if (key === manifestKey && ++manifestReads === 2) await s3.uploadDir(BUCKET, `${MODEL_PREFIX}${V1}/`, theirs);
+    };
+    const run = await publishModel([SHAPES, '--to', TO, '--set-current', '--quiet'], viaProxy());
+    expect(manifestReads).toBe(2);
+    expect(run.code, run.err.join('\n')).toBe(4);
+    expect(run.err.join('\n')).toMatch(
+      /manifest\.json hashes to [0-9a-f]{64}, not to the [0-9a-f]{64} just published: someone else published sa-munit-shapes 2026-11-27\.1 with other content at the same time; nothing was moved/,
+    );
+    expect(await pointer()).toBeUndefined();
+    // Their version is whole: pointing at it on purpose works, and records their manifest's digest.
+    const set = await publishModel(['set-current', NAME, V1, '--to', TO, '--quiet'], viaProxy());
+    expect(set.code, set.err.join('\n')).toBe(0);
+    expect(await pointer()).toMatchObject({ version: V1, manifest_sha256: manifestDigest(await readFile(join(theirs, 'manifest.json'))) });
+  });
+
   it('a store that returns other bytes than were uploaded: exit 3, no manifest, no pointer', async () => {
     proxy.damageGet = (key) => key.endsWith('/translator_b2a.onnx');
     const run = await publishModel([SHAPES, '--to', TO, '--set-current', '--quiet'], viaProxy());
@@ -341,6 +473,8 @@ interface ConditionalProxy {
   beforePut: ((key: string) => Promise<void>) | undefined;
   /** GETs of keys it accepts get their first body byte flipped. */
   damageGet: ((key: string) => boolean) | undefined;
+  /** Runs before a GET is forwarded: lets a test change the store "at the same time". */
+  beforeGet: ((key: string) => Promise<void>) | undefined;
   close(): Promise<void>;
 }
 
@@ -356,6 +490,7 @@ async function startConditionalProxy(target: S3TestServer): Promise<ConditionalP
     conditionalPuts: [],
     beforePut: undefined,
     damageGet: undefined,
+    beforeGet: undefined,
     close: async () => {},
   };
   const keyOf = (url: string) => decodeURIComponent(new URL(url, 'http://x').pathname.split('/').slice(2).join('/'));
@@ -407,6 +542,7 @@ async function startConditionalProxy(target: S3TestServer): Promise<ConditionalP
         forward(req, res, Buffer.concat(chunks), false);
         return;
       }
+      if (req.method === 'GET') await state.beforeGet?.(key);
       forward(req, res, undefined, req.method === 'GET' && state.damageGet?.(key) === true);
     })().catch(() => res.destroy());
   });

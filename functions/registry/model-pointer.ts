@@ -8,6 +8,7 @@
  * a model's folder rather than one version. The pointer carries the sha256 of the version's
  * manifest.json as published: a manifest changed after publishing is refused, not served.
  */
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import manifestSchema from '../../contract/manifest.schema.json' with { type: 'json' };
 
@@ -26,7 +27,7 @@ export const modelPointerSchema = z.object({
   pointer_version: z.literal(1),
   name: z.string().regex(MODEL_NAME, 'must be a manifest model name'),
   version,
-  /** sha256 (hex) of `<version>/manifest.json` exactly as published. */
+  /** sha256 (hex) of `<version>/manifest.json` exactly as published: manifestDigest() of its bytes. */
   manifest_sha256: z.string().regex(/^[0-9a-f]{64}$/, 'must be a lower-case hex sha256'),
   /** When the pointer was last moved (ISO 8601). */
   updated_at: z.iso.datetime({ offset: true }),
@@ -63,6 +64,16 @@ export function parseModelPointer(text: string, label: string): ModelPointer {
     );
   }
   return parsed.data;
+}
+
+/**
+ * The pointer's `manifest_sha256`: lower-case hex sha256 of a manifest.json's bytes exactly as
+ * stored (no decoding, no re-encoding, no newline or BOM handling). The one definition used by the
+ * publisher (of the export's file and of the object read back) and by the registry (of the object
+ * it reads), so the two can only disagree when the bytes do.
+ */
+export function manifestDigest(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
 }
 
 /** The text written to current.json: stable key order, one trailing newline. */

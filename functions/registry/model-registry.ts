@@ -11,7 +11,6 @@
  * current.json (model-pointer.ts): then the version it names is loaded, and each load (start,
  * reload) reads the pointer again.
  */
-import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { NoSuchKey } from '@aws-sdk/client-s3';
 import pLimit from 'p-limit';
@@ -21,7 +20,7 @@ import { loadManifestFromDir, verifyGraphFile } from '../../contract/manifest-di
 import { ArtifactCache } from './artifact-cache.ts';
 import { DownloadProgress } from './download-progress.ts';
 import { ModelLoadError } from './model-load-error.ts';
-import { ModelPointerError, POINTER_FILE, parseModelPointer, versionPrefix, type ModelPointer } from './model-pointer.ts';
+import { ModelPointerError, POINTER_FILE, manifestDigest, parseModelPointer, versionPrefix, type ModelPointer } from './model-pointer.ts';
 import { parseModelSource, type FolderLocation, type S3Location } from './model-source.ts';
 import { S3ModelStore, describeStoreError, isStoreUnreachable, type S3Overrides } from './s3-model-store.ts';
 
@@ -123,22 +122,37 @@ interface FoundVersion {
  * The version at `store`: its own manifest.json (a version folder), else the version its
  * current.json names (a model's folder, model-pointer.ts). The manifest is tried first so a
  * version source costs no extra request and needs no permission beyond reading its own objects.
- * Throws the store's error for the manifest when neither exists; a ModelLoadError for a broken
- * pointer or a pointer naming what is not there.
+ *
+ * The pointer is tried when the manifest is missing: NoSuchKey, or AccessDenied, which is how AWS
+ * S3 answers a GET of a missing key when the credentials lack s3:ListBucket (a read-only policy
+ * often grants s3:GetObject alone). A manifest that is really forbidden then costs one more
+ * request, and the error names both answers. Throws a ModelLoadError when neither can be read, for
+ * a broken pointer, or for a pointer naming what is not there; the store's own error when it
+ * cannot be reached (the caller falls back to the cache).
  */
 async function findVersion(store: S3ModelStore, signal: AbortSignal | undefined): Promise<FoundVersion> {
   let manifestMissing: unknown;
   try {
     return { version: store, text: await store.readManifest(signal) };
   } catch (error) {
-    if (!(error instanceof NoSuchKey)) throw error;
+    if (!(error instanceof NoSuchKey || isAccessDenied(error))) throw error;
     manifestMissing = error;
   }
-  const pointerText = await readOrExplain(() => store.readPointer(signal), store.label(POINTER_FILE), signal);
+  const manifestProblem = `model store ${store.location.label}: cannot read manifest.json: ${describeStoreError(manifestMissing).replace(/\.$/, '')}`;
+  let pointerText: string | undefined;
+  try {
+    pointerText = await store.readPointer(signal);
+  } catch (error) {
+    if (isStoreUnreachable(error) || signal?.aborted === true) throw error;
+    throw new ModelLoadError(
+      `${manifestProblem}; cannot read ${POINTER_FILE} either: ${describeStoreError(error).replace(/\.$/, '')}` +
+        (isAccessDenied(manifestMissing) || isAccessDenied(error) ? LIST_BUCKET_HINT : ''),
+      { cause: error },
+    );
+  }
   if (pointerText === undefined) {
     throw new ModelLoadError(
-      `model store ${store.location.label}: cannot read manifest.json: ${describeStoreError(manifestMissing).replace(/\.$/, '')}; ` +
-        `no ${POINTER_FILE} either (the pointer of a model's folder)`,
+      `${manifestProblem}; no ${POINTER_FILE} either (the pointer of a model's folder)` + (isAccessDenied(manifestMissing) ? LIST_BUCKET_HINT : ''),
       { cause: manifestMissing },
     );
   }
@@ -155,6 +169,13 @@ async function findVersion(store: S3ModelStore, signal: AbortSignal | undefined)
       try {
         return await version.readManifest(signal);
       } catch (error) {
+        if (isAccessDenied(error)) {
+          throw new ModelLoadError(
+            `${store.label(POINTER_FILE)} names version ${pointer.version}, but ${version.label('manifest.json')} cannot be read: ` +
+              `${describeStoreError(error).replace(/\.$/, '')}${LIST_BUCKET_HINT}`,
+            { cause: error },
+          );
+        }
         if (!(error instanceof NoSuchKey)) throw error;
         throw new ModelLoadError(
           `${store.label(POINTER_FILE)} names version ${pointer.version}, but ${version.label('manifest.json')} does not exist`,
@@ -165,7 +186,12 @@ async function findVersion(store: S3ModelStore, signal: AbortSignal | undefined)
     version.label('manifest.json'),
     signal,
   );
-  const digest = createHash('sha256').update(text, 'utf8').digest('hex');
+  // readManifest decodes the stored bytes as UTF-8 (Buffer#toString keeps a BOM), and for valid
+  // UTF-8 encoding that text again gives back exactly the stored bytes. The publisher refuses to
+  // point at a manifest that is not valid UTF-8, so a digest of the re-encoded text equals
+  // manifestDigest(stored bytes), the pointer's; bytes that are not UTF-8 would not round-trip and
+  // are refused below as a changed manifest, never accepted.
+  const digest = manifestDigest(Buffer.from(text, 'utf8'));
   if (digest !== pointer.manifest_sha256) {
     throw new ModelLoadError(
       `${version.label('manifest.json')} hashes to ${digest}, but ${store.label(POINTER_FILE)} says ${pointer.manifest_sha256}: ` +
@@ -173,6 +199,16 @@ async function findVersion(store: S3ModelStore, signal: AbortSignal | undefined)
     );
   }
   return { version, text, pointer };
+}
+
+/** Added to an error that involves AccessDenied while looking for manifest.json or current.json. */
+const LIST_BUCKET_HINT =
+  ' (AWS S3 answers AccessDenied rather than NoSuchKey for a missing key when the credentials lack s3:ListBucket on the bucket)';
+
+/** The store answered 403 AccessDenied (not a bad key or signature, which are errors of their own). */
+function isAccessDenied(error: unknown): boolean {
+  const { name, $metadata } = (error ?? {}) as { name?: unknown; $metadata?: { httpStatusCode?: number } };
+  return name === 'AccessDenied' && $metadata?.httpStatusCode === 403;
 }
 
 /** Runs `read`; a store that answered with an error becomes a ModelLoadError naming `label`. */

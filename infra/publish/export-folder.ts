@@ -3,13 +3,17 @@
  * sha256 checked by the contract's own loader) and every file in it with its size, sha256 and MD5,
  * computed in one read. The manifest is what makes a folder a version; the other files
  * (parity fixtures, evaluation) travel with it so the store holds the export exactly.
+ *
+ * Symbolic links are followed, as the contract's loader follows them: a graph that is a link to a
+ * file elsewhere is uploaded with the bytes it points at. A dangling link or a loop is refused.
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { readdir, stat } from 'node:fs/promises';
+import { readFile, readdir, realpath, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { MANIFEST_FILE, loadManifestFromDir } from '../../contract/manifest-dir.ts';
 import { ManifestError, type Manifest } from '../../contract/manifest.ts';
+import { manifestDigest } from '../../functions/registry/model-pointer.ts';
 import { PublishError } from './publish-error.ts';
 
 export interface ExportFile {
@@ -17,7 +21,7 @@ export interface ExportFile {
   readonly name: string;
   readonly path: string;
   readonly bytes: number;
-  /** Hex. */
+  /** Hex; for manifest.json, manifestDigest() of its bytes (what the pointer records). */
   readonly sha256: string;
   /** Base64, as the Content-MD5 header wants it. */
   readonly md5: string;
@@ -46,14 +50,40 @@ export async function readExportFolder(dir: string): Promise<ExportFolder> {
     if (error instanceof ManifestError) throw new PublishError('input', `invalid export folder: ${error.message}`, { cause: error });
     throw error;
   }
-  const paths = (await filesUnder(dir)).filter((path) => relative(dir, path) !== MANIFEST_FILE);
-  paths.push(join(dir, MANIFEST_FILE));
+  const paths = (await filesUnder(dir, dir, [])).filter((path) => relative(dir, path) !== MANIFEST_FILE);
   const files: ExportFile[] = [];
   for (const path of paths) {
     const { sha256, md5, bytes } = await digestFile(path);
     files.push({ name: relative(dir, path).split(sep).join('/'), path, bytes, sha256, md5 });
   }
-  return { dir, manifest, files, totalBytes: files.reduce((sum, file) => sum + file.bytes, 0) };
+  files.push(await manifestFile(dir));
+  const folder = { dir, manifest, files, totalBytes: files.reduce((sum, file) => sum + file.bytes, 0) };
+  checkGraphsListed(folder);
+  return folder;
+}
+
+/**
+ * Throws PublishError('input') naming every graph of the manifest that is not among the folder's
+ * files: a version is published only with every graph its manifest lists. readExportFolder calls
+ * it, and publishVersion again before its first request, whoever built the folder.
+ */
+export function checkGraphsListed(folder: Pick<ExportFolder, 'dir' | 'manifest' | 'files'>): void {
+  const names = new Set(folder.files.map((file) => file.name));
+  const missing = folder.manifest.graphs.filter((graph) => !names.has(graph.file)).map((graph) => graph.file);
+  if (missing.length > 0) {
+    throw new PublishError(
+      'input',
+      `invalid export folder: ${missing.join(', ')} ${missing.length === 1 ? 'is' : 'are'} listed in ${join(folder.dir, MANIFEST_FILE)} ` +
+        'but not among the files to upload; nothing was published',
+    );
+  }
+}
+
+/** manifest.json, read whole (a few KiB) so its sha256 is manifestDigest() of the very bytes. */
+async function manifestFile(dir: string): Promise<ExportFile> {
+  const path = join(dir, MANIFEST_FILE);
+  const bytes = await readFile(path);
+  return { name: MANIFEST_FILE, path, bytes: bytes.length, sha256: manifestDigest(bytes), md5: createHash('md5').update(bytes).digest('base64') };
 }
 
 async function digestFile(path: string): Promise<{ sha256: string; md5: string; bytes: number }> {
@@ -69,16 +99,33 @@ async function digestFile(path: string): Promise<{ sha256: string; md5: string; 
 }
 
 /**
- * Regular files below `dir`, sorted; hidden names (.DS_Store, editor files) are not part of an
- * export. Walked by hand: readdir's `recursive` needs Node 20.12, package.json allows 20.9.
+ * Files below `dir`, sorted; hidden names (.DS_Store, editor files) are not part of an export.
+ * Symbolic links are followed (stat, not the entry's own type), so a linked graph is uploaded like
+ * any file; a dangling link, a link loop or anything that is neither a file nor a folder is refused
+ * naming it, never skipped in silence. `root` labels the messages; `ancestors` holds the real paths
+ * of the folders being walked, to catch a loop. Walked by hand: readdir's `recursive` reports a
+ * linked folder as a link and does not descend into it.
  */
-async function filesUnder(dir: string): Promise<string[]> {
+async function filesUnder(dir: string, root: string, ancestors: readonly string[]): Promise<string[]> {
+  const real = await realpath(dir);
+  if (ancestors.includes(real)) {
+    throw new PublishError('input', `invalid export folder: ${relative(root, dir)} links back to a folder that contains it (a loop)`);
+  }
   const files: string[] = [];
   for (const entry of await readdir(dir, { withFileTypes: true })) {
     if (entry.name.startsWith('.')) continue;
     const path = join(dir, entry.name);
-    if (entry.isDirectory()) files.push(...(await filesUnder(path)));
-    else if (entry.isFile()) files.push(path);
+    let info;
+    try {
+      info = await stat(path);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      const why = code === 'ENOENT' ? 'is a symbolic link to nothing' : `cannot be read (${code ?? (error as Error).message})`;
+      throw new PublishError('input', `invalid export folder: ${relative(root, path)} ${why}`, { cause: error });
+    }
+    if (info.isDirectory()) files.push(...(await filesUnder(path, root, [...ancestors, real])));
+    else if (info.isFile()) files.push(path);
+    else throw new PublishError('input', `invalid export folder: ${relative(root, path)} is neither a file nor a folder`);
   }
   return files.sort();
 }

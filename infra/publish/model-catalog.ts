@@ -125,8 +125,8 @@ export class ModelCatalog {
     return { sha256: hash.digest('hex'), bytes };
   }
 
-  /** The object's text, or undefined when there is no such object. */
-  async readText(key: string): Promise<{ text: string; etag: string } | undefined> {
+  /** The object's bytes exactly as stored, or undefined when there is no such object. */
+  async readBytes(key: string): Promise<{ bytes: Uint8Array; etag: string } | undefined> {
     let output;
     try {
       output = await this.#client.send(new GetObjectCommand({ Bucket: this.root.bucket, Key: key }));
@@ -135,7 +135,17 @@ export class ModelCatalog {
       throw this.#storeError(`read ${this.label(key)}`, error);
     }
     if (output.Body === undefined) throw new PublishError('store', `read ${this.label(key)}: the store answered without a body`);
-    return { text: await output.Body.transformToString('utf8'), etag: output.ETag ?? '' };
+    try {
+      return { bytes: await output.Body.transformToByteArray(), etag: output.ETag ?? '' };
+    } catch (error) {
+      throw this.#storeError(`read ${this.label(key)}`, error);
+    }
+  }
+
+  /** The object's text (UTF-8), or undefined when there is no such object. */
+  async readText(key: string): Promise<{ text: string; etag: string } | undefined> {
+    const stored = await this.readBytes(key);
+    return stored === undefined ? undefined : { text: Buffer.from(stored.bytes).toString('utf8'), etag: stored.etag };
   }
 
   /**

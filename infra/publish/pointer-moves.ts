@@ -1,16 +1,18 @@
 /**
  * Moving a model's pointer (current.json) to a published version: forward after a publish, back
- * for a rollback. A version is pointed at only after it is checked whole in the store (manifest
- * valid and naming itself, every graph read back with the size and sha256 its manifest declares),
- * and the move is one conditional PutObject of the pointer, read back afterwards.
+ * for a rollback. Every move first checks the version whole in the store, as it is stored at that
+ * moment (manifest valid UTF-8 JSON naming itself, every graph read back with the size and sha256
+ * that manifest declares): no caller can skip it, not even a publish that verified its own uploads
+ * a moment before, since someone else may have published the same version label in between. The
+ * move is one conditional PutObject of the pointer, read back afterwards.
  */
-import { createHash } from 'node:crypto';
 import { MANIFEST_FILE } from '../../contract/manifest-dir.ts';
 import { ManifestError, parseManifest } from '../../contract/manifest.ts';
 import {
   ModelPointerError,
   isModelName,
   isVersionLabel,
+  manifestDigest,
   parseModelPointer,
   serializeModelPointer,
   type ModelPointer,
@@ -31,10 +33,12 @@ export interface PointerMove {
 
 export interface MoveOptions {
   /**
-   * The version was verified by the caller a moment ago (a publish reads every object back):
-   * its manifest's sha256, so it is not read again.
+   * manifestDigest() of the manifest.json the caller just published. The version is verified in
+   * the store all the same; this adds that the manifest found there must be that one, so a
+   * publisher never points current.json at a same-labelled version someone else published
+   * meanwhile (whole and valid, but not theirs). Refused (exit 4) otherwise.
    */
-  readonly verifiedManifestSha256?: string;
+  readonly expectManifestSha256?: string;
 }
 
 /** The pointer as stored, parsed; undefined when the model has none yet. */
@@ -51,7 +55,15 @@ export async function readCurrent(catalog: ModelCatalog, name: string): Promise<
 
 export async function setCurrent(catalog: ModelCatalog, name: string, version: string, say: ProgressSink, options: MoveOptions = {}): Promise<PointerMove> {
   checkLabels(name, version);
-  const manifestSha256 = options.verifiedManifestSha256 ?? (await verifyPublishedVersion(catalog, name, version, say));
+  const manifestSha256 = await verifyPublishedVersion(catalog, name, version, say);
+  if (options.expectManifestSha256 !== undefined && options.expectManifestSha256 !== manifestSha256) {
+    throw new PublishError(
+      'refused',
+      `${catalog.label(catalog.versionPrefix(name, version) + MANIFEST_FILE)} hashes to ${manifestSha256}, not to the ` +
+        `${options.expectManifestSha256} just published: someone else published ${name} ${version} with other content at the ` +
+        'same time; nothing was moved. Compare with `list`, and give the export a new version label.',
+    );
+  }
   const stored = await catalog.readPointer(name);
   let before: ModelPointer | undefined;
   if (stored !== undefined) {
@@ -85,7 +97,12 @@ export async function setCurrent(catalog: ModelCatalog, name: string, version: s
   return { name, version, previous: before?.version ?? null, moved: true, pointer };
 }
 
-/** Points back at `version`, or at the version the pointer names as its previous one. */
+/**
+ * Points at `version`, or, without one, at the pointer's `previous_version`: the version it named
+ * before its last move (by set-current, rollback or publish --set-current). A rollback is a move
+ * like any other and records the version it left as previous, so a second rollback without a
+ * version goes forward again to that one; to go back further, name the version.
+ */
 export async function rollback(catalog: ModelCatalog, name: string, version: string | undefined, say: ProgressSink): Promise<PointerMove> {
   const current = await readCurrent(catalog, name);
   if (current === undefined) throw new PublishError('refused', `${name} has no ${catalog.label(catalog.pointerKey(name))}: nothing to roll back`);
@@ -97,23 +114,37 @@ export async function rollback(catalog: ModelCatalog, name: string, version: str
 }
 
 /**
- * Checks that `version` is published whole and returns its manifest's sha256: manifest.json
- * present, valid, naming this model and version, and every graph it lists read back from the
- * store with the declared size and sha256. Anything else is refused: the pointer must never
- * name a version the function would reject.
+ * Checks that `version` is published whole and returns manifestDigest() of its manifest.json's
+ * bytes as stored: manifest.json present, valid UTF-8 JSON, valid, naming this model and version,
+ * and every graph it lists read back from the store with the declared size and sha256. Anything
+ * else is refused: at the moment the pointer moves, it names a version the function accepts.
+ * The function decodes the manifest as UTF-8 and hashes the text re-encoded, which equals the
+ * stored bytes exactly when they are valid UTF-8: hence that check here.
  */
 export async function verifyPublishedVersion(catalog: ModelCatalog, name: string, version: string, say: ProgressSink): Promise<string> {
   const prefix = catalog.versionPrefix(name, version);
   const label = catalog.label(prefix + MANIFEST_FILE);
-  const stored = await catalog.readText(prefix + MANIFEST_FILE);
+  const stored = await catalog.readBytes(prefix + MANIFEST_FILE);
   if (stored === undefined) {
     throw new PublishError('refused', `${name} ${version} is not published (${label} does not exist); see \`list ${name}\``);
   }
   let manifest;
   try {
-    manifest = parseManifest(JSON.parse(stored.text) as unknown, label);
+    let text: string;
+    try {
+      text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(stored.bytes);
+    } catch (error) {
+      throw new Error(`${label} is not valid UTF-8`, { cause: error });
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch (error) {
+      throw new Error(`${label} is not JSON: ${(error as Error).message}`, { cause: error });
+    }
+    manifest = parseManifest(json, label);
   } catch (error) {
-    const reason = error instanceof ManifestError ? error.message : `${label} is not JSON: ${(error as Error).message}`;
+    const reason = error instanceof ManifestError ? error.message : (error as Error).message;
     throw new PublishError('refused', `${name} ${version} is broken: ${reason}`, { cause: error });
   }
   if (manifest.name !== name || manifest.version !== version) {
@@ -131,7 +162,7 @@ export async function verifyPublishedVersion(catalog: ModelCatalog, name: string
     }
     progress.fileDone(graph.file, graph.bytes);
   }
-  return createHash('sha256').update(stored.text, 'utf8').digest('hex');
+  return manifestDigest(stored.bytes);
 }
 
 function checkLabels(name: string, version: string): void {

@@ -15,12 +15,16 @@ export const USAGE = `usage: npm run publish-model -- <command> [arguments] --to
 commands:
   publish <export-dir> [--set-current]
       Upload a model export folder to <prefix>/<name>/<version>/ (name and version from its
-      manifest.json), read every object back and compare its sha256, then, with --set-current,
-      point <prefix>/<name>/current.json at it. A version that is published already is compared:
+      manifest.json; symbolic links are followed), read every object back and compare its sha256,
+      then, with --set-current, check the version in the store again and point
+      <prefix>/<name>/current.json at it. A version that is published already is compared:
       identical content is a no-op, other content is refused (versions are immutable).
   <export-dir> [--set-current]           the same as publish
   set-current <name> <version>           point current.json at a published version (checked first)
-  rollback <name> [<version>]            the same, by default back to the version before the current one
+  rollback <name> [<version>]            the same; without <version>, to the pointer's previous_version:
+                                         the version it named before its last move. A rollback is a
+                                         move too, so a second rollback without <version> goes forward
+                                         again to the version the first one left; name older ones.
   current <name>                         print current.json
   list <name> [--json]                   the published versions, the current one marked
 
@@ -37,10 +41,12 @@ Credentials come from the AWS SDK's standard chain (AWS_ACCESS_KEY_ID and AWS_SE
 or ~/.aws). Progress goes to stderr, results to stdout.
 
 exit codes: 0 done; 2 bad arguments or a bad export folder (missing, invalid manifest, a graph
-that does not match its checksum); 3 the store failed (unreachable, refused the credentials, or
-returned other bytes than were uploaded: nothing was pointed at them); 4 refused by the rules (the
-version is published with other content, the pointer was moved by someone else meanwhile, the
-version to point at is missing or broken, nothing to roll back to); 1 a bug.`;
+that does not match its checksum or is not among the files to upload, a dangling symbolic link or
+a link loop); 3 the store failed (unreachable, refused the credentials, or returned other bytes
+than were uploaded: nothing was pointed at them); 4 refused by the rules (the version is
+published with other content, someone else published the same version at the same time, the
+pointer was moved by someone else meanwhile, the version to point at is missing or broken,
+nothing to roll back to); 1 a bug.`;
 
 export type PublishCommand =
   | { readonly kind: 'publish'; readonly dir: string; readonly setCurrent: boolean }

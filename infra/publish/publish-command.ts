@@ -27,8 +27,10 @@ async function run(invocation: PublishInvocation, out: (line: string) => void, s
       case 'publish': {
         if (folder === undefined) throw new Error('unreachable');
         const published = await publishVersion(folder, catalog, say);
+        // The version is read back whole again before the pointer moves (someone else may have
+        // published the same label meanwhile), and its manifest must be the one just published.
         const move = command.setCurrent
-          ? await setCurrent(catalog, published.name, published.version, say, { verifiedManifestSha256: published.manifestSha256 })
+          ? await setCurrent(catalog, published.name, published.version, say, { expectManifestSha256: published.manifestSha256 })
           : undefined;
         out(JSON.stringify({ ...published, current: move === undefined ? undefined : describeMove(move) }));
         return;

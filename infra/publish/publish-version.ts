@@ -1,7 +1,8 @@
 /**
  * Publishing one export folder as `<root>/<name>/<version>/`, all or nothing:
  *
- * 1. the folder is read and checked (manifest valid, every graph's sha256 as declared);
+ * 1. the folder is read and checked (manifest valid, every graph's sha256 as declared, every graph
+ *    among the files to upload);
  * 2. if the version already has a manifest.json it is published: identical content (every object
  *    read back and hashed) is a no-op, anything else is refused, since versions are immutable;
  * 3. otherwise every file but manifest.json is uploaded (leftovers of an interrupted earlier
@@ -13,7 +14,7 @@
  * current.json until the caller asks for it.
  */
 import { MANIFEST_FILE } from '../../contract/manifest-dir.ts';
-import type { ExportFile, ExportFolder } from './export-folder.ts';
+import { checkGraphsListed, type ExportFile, type ExportFolder } from './export-folder.ts';
 import type { ModelCatalog, ObjectDigest } from './model-catalog.ts';
 import { PublishError } from './publish-error.ts';
 import { TransferProgress, formatBytes, type ProgressSink } from './transfer-progress.ts';
@@ -27,7 +28,7 @@ export interface PublishResult {
   readonly uploaded: boolean;
   readonly files: number;
   readonly bytes: number;
-  /** sha256 of manifest.json as published (the pointer records it). */
+  /** manifestDigest() of manifest.json as published (what the pointer records). */
   readonly manifestSha256: string;
 }
 
@@ -36,6 +37,8 @@ const MAX_LISTED = 5;
 
 export async function publishVersion(folder: ExportFolder, catalog: ModelCatalog, say: ProgressSink): Promise<PublishResult> {
   const { name, version } = folder.manifest;
+  // Before any request: a version without one of its graphs must never get its manifest.
+  checkGraphsListed(folder);
   const prefix = catalog.versionPrefix(name, version);
   const manifestFile = folder.files.find((file) => file.name === MANIFEST_FILE);
   if (manifestFile === undefined) throw new Error('readExportFolder always lists manifest.json');
