@@ -1,9 +1,9 @@
 /**
- * Retry-After as milliseconds from now (delta-seconds or an HTTP date), at most `capMs`: a replica
- * must not be able to take itself out of this isolate's pool for hours with one header. Undefined
- * when absent or unreadable.
+ * Retry-After as milliseconds from now (delta-seconds or an HTTP date), or undefined when absent or
+ * unreadable. Read by the edge (a replica's 429/503) and the CLI client (the edge's), each capping
+ * it as it needs: the edge so that one header cannot take a replica out of its pool for hours.
  */
-export function retryAfterMs(header: string | null, now: number, capMs: number): number | undefined {
+export function retryAfterMs(header: string | null, now: number, capMs = Number.POSITIVE_INFINITY): number | undefined {
   if (header === null) return undefined;
   const text = header.trim();
   let ms: number;

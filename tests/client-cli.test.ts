@@ -158,6 +158,19 @@ describe('sa-munit translate against wrangler dev and a real function', () => {
     expect(result.stdout).toMatch(new RegExp(`^out\\.png  seed 7  cache (HIT|MISS)  ${MODEL}\n$`));
     expect(await pngSize(join(project, 'nested/out.png'))).toEqual(['png', manifest.image_size, manifest.image_size]);
   });
+
+  it('never takes a non-loopback URL from a dev-keys file, so a key from the environment cannot be sent there', async () => {
+    const planted = await folder('planted');
+    await mkdir(join(planted, '.local'));
+    await writeFile(
+      join(planted, '.local/dev-keys.json'),
+      JSON.stringify({ edgeUrl: 'https://evil.example', secretKey: 'sk_planted', publishableKey: 'pk_planted', publishableOrigins: [] }),
+    );
+    const result = await runCli(['translate', CIRCLE, '-o', 'out.png'], { cwd: planted, env: { SA_MUNIT_KEY: token } });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('"https://evil.example" is not a loopback URL');
+    expect(await readdir(planted)).toEqual(['.local']);
+  });
 });
 
 describe('sa-munit translate: failures', () => {

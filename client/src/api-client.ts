@@ -10,6 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MODEL_NAME_HEADER, MODEL_VERSION_HEADER, REQUEST_ID_HEADER, SEED_HEADER, TIMEOUT_HEADER } from '../../contract/headers.ts';
 import type { SniffedFormat } from '../../contract/image-sniff.ts';
+import { retryAfterMs } from '../../contract/retry-after.ts';
 import { ApiResponseError, unreachable } from './api-errors.ts';
 
 export const DEFAULT_MAX_RETRIES = 3;
@@ -140,15 +141,6 @@ function isNetworkFailure(error: unknown): boolean {
 function retryDelayMs(response: Response, retry: number): number | undefined {
   if (!RETRIABLE_STATUSES.has(response.status)) return undefined;
   return retryAfterMs(response.headers.get('retry-after'), Date.now()) ?? FALLBACK_RETRY_MS * 2 ** retry;
-}
-
-/** Retry-After (delta-seconds or an HTTP date) as milliseconds from now; undefined when absent or unreadable. */
-export function retryAfterMs(header: string | null, now: number): number | undefined {
-  if (header === null) return undefined;
-  const text = header.trim();
-  if (/^\d+$/.test(text)) return Number(text) * 1000;
-  const date = Date.parse(text);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }
 
 interface TranslationsJson {

@@ -68,15 +68,19 @@ async function chooseUrl(flag: string | undefined, localStack: () => Promise<Dev
   const fromEnv = nonEmpty(process.env[URL_ENV]);
   if (fromEnv !== undefined) return { text: fromEnv, source: `$${URL_ENV}` };
   const stack = await localStack();
-  if (stack?.edgeUrl !== undefined) return { text: stack.edgeUrl, source: `edgeUrl in ${stack.path}` };
+  if (stack?.edgeUrl !== undefined) {
+    // The file may be anyone's (it is looked for in every folder above): only a loopback URL from
+    // it is used, so a key from --key or the environment can never be sent where it points.
+    const source = `edgeUrl in ${stack.path}`;
+    if (!isLocalUrl(parseBaseUrl(stack.edgeUrl, source))) {
+      throw new UsageError(`${source}: "${stack.edgeUrl}" is not a loopback URL, and only the local stack's is used from that file: pass --url`);
+    }
+    return { text: stack.edgeUrl, source };
+  }
   return { text: DEFAULT_URL, source: 'the default URL' };
 }
 
-function localKey(devKeys: DevKeys | undefined): string | undefined {
-  if (devKeys === undefined) return undefined;
-  if (devKeys.secretKey === undefined) throw new UsageError(`${devKeys.path}: has no secretKey`);
-  return devKeys.secretKey;
-}
+const localKey = (devKeys: DevKeys | undefined): string | undefined => devKeys?.secretKey;
 
 const nonEmpty = (text: string | undefined): string | undefined => (text === undefined || text.trim() === '' ? undefined : text.trim());
 

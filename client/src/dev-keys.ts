@@ -15,8 +15,8 @@ const CLIENT_REPOSITORY_ROOT = resolve(import.meta.dirname, '../..');
 
 export interface DevKeys {
   readonly path: string;
-  readonly edgeUrl: string | undefined;
-  readonly secretKey: string | undefined;
+  readonly edgeUrl: string;
+  readonly secretKey: string;
 }
 
 function candidatePaths(cwd: string): string[] {

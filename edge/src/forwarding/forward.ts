@@ -24,7 +24,7 @@
 import { ApiError } from '../../../contract/errors.ts';
 import { REQUEST_ID_HEADER, TIMEOUT_HEADER } from '../../../contract/headers.ts';
 import type { Replica, ReplicaPool } from './replica-pool.ts';
-import { retryAfterMs } from './retry-after.ts';
+import { retryAfterMs } from '../../../contract/retry-after.ts';
 
 /** An attempt with less budget than this would only add load: give up instead. */
 const MIN_ATTEMPT_BUDGET_MS = 50;
@@ -55,8 +55,13 @@ export interface Forwarded {
   readonly attempts: number;
 }
 
-/** Statuses that move the request to another replica. */
-const RETRYABLE_STATUSES = new Set([429, 502, 503, 504]);
+/**
+ * Statuses that move the request to another replica. 401/403 too: the edge authenticated the
+ * caller already, so a function refusing the edge (a FUNCTION_AUTH_TOKEN that does not match, say
+ * mid-rotation) is that replica's fault, never the caller's: failover, a breaker failure, and at
+ * worst 503 not_ready (quota refunded), not a 401 the caller would blame on their own key.
+ */
+const RETRYABLE_STATUSES = new Set([401, 403, 429, 502, 503, 504]);
 
 /** The error code of a function's JSON error body, if it has one. */
 function errorCodeIn(body: ArrayBuffer): string | undefined {
@@ -131,7 +136,8 @@ export async function forwardToFunctions(request: FunctionRequest, options: Forw
       replica.breaker.onInconclusive();
       if (!fullBudget) deadlineHit = true;
     } else replica.breaker.onFailure(now());
-    failures.push(`${replica.url}: HTTP ${response.status}${code === undefined ? '' : ` ${code}`}`);
+    const refusedEdge = response.status === 401 || response.status === 403 ? ' (refused the edge: check FUNCTION_AUTH_TOKEN)' : '';
+    failures.push(`${replica.url}: HTTP ${response.status}${code === undefined ? '' : ` ${code}`}${refusedEdge}`);
   }
 
   const tail = failures.length === 0 ? 'no replica is admitting requests' : failures.join('; ');
