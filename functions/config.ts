@@ -7,6 +7,7 @@
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import { functionAuthTokenSchema } from '../contract/function-auth-token.ts';
 import { ModelLoadError } from './registry/model-load-error.ts';
 import { parseModelSource } from './registry/model-source.ts';
 
@@ -61,7 +62,7 @@ const envSchema = z.object({
    * Bearer token every caller must send (the edge's FUNCTION_AUTH_TOKEN) on all routes but the
    * health probes and /admin; unset: open, for a function reachable only on a private network.
    */
-  FUNCTION_AUTH_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  FUNCTION_AUTH_TOKEN: functionAuthTokenSchema.optional(),
   /** Bearer token for POST /admin/reload; unset disables the endpoint (SIGHUP still reloads). */
   ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   /** How long SIGTERM waits for in-flight work before exiting anyway. */

@@ -39,13 +39,14 @@ describe('function configuration', () => {
   it('reports every bad variable by name, together', () => {
     let error: unknown;
     try {
-      loadConfig({ PORT: 'eighty', MAX_BATCH_SIZE: '0', EXECUTION_PROVIDER: 'tpu', ADMIN_TOKEN: 'short', MODEL_SOURCE: 's3://' });
+      // A caller token a bearer header cannot carry (a space) would fail every call: refused here.
+      loadConfig({ PORT: 'eighty', MAX_BATCH_SIZE: '0', EXECUTION_PROVIDER: 'tpu', ADMIN_TOKEN: 'short', MODEL_SOURCE: 's3://', FUNCTION_AUTH_TOKEN: 'pass word with spaces!' });
     } catch (caught) {
       error = caught;
     }
     expect(error).toBeInstanceOf(ConfigError);
     const message = (error as Error).message;
-    for (const name of ['PORT', 'MAX_BATCH_SIZE', 'EXECUTION_PROVIDER', 'ADMIN_TOKEN', 'MODEL_SOURCE']) expect(message).toContain(`${name}:`);
+    for (const name of ['PORT', 'MAX_BATCH_SIZE', 'EXECUTION_PROVIDER', 'ADMIN_TOKEN', 'MODEL_SOURCE', 'FUNCTION_AUTH_TOKEN']) expect(message).toContain(`${name}:`);
   });
 
   it('requires a region for an s3:// source', () => {

@@ -7,6 +7,7 @@
  * This is the only module that reads the environment.
  */
 import { z } from 'zod';
+import { functionAuthTokenSchema } from '../../contract/function-auth-token.ts';
 import { ApiError } from '../../contract/errors.ts';
 import { isPublishableToken } from './auth/api-keys.ts';
 import type { EdgeBindings, KeyValueStore, QuotaNamespace, RateLimiter, ResultBucket } from './bindings.ts';
@@ -49,7 +50,7 @@ const configSchema = z.object({
   /** Base URLs of the inference functions, comma-separated (a secret in production). */
   FUNCTION_POOL: functionPool,
   /** Sent as `Authorization: Bearer` to the functions when the platform in front of them needs one. */
-  FUNCTION_AUTH_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  FUNCTION_AUTH_TOKEN: functionAuthTokenSchema.optional(),
   // 10 MiB by default, 25 MiB at most: a Worker has 128 MB, and an upload is held as the body
   // buffer plus (multipart) its parsed part while it is hashed and forwarded.
   MAX_UPLOAD_BYTES: integerVar(10 * 1024 * 1024, 1024, MAX_UPLOAD_CAP_BYTES),

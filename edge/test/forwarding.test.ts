@@ -187,6 +187,22 @@ describe('forwardToFunctions against real replicas', () => {
     expect(overloaded.pool.replicas[0]!.breaker.state(Date.now())).toBe('open');
   });
 
+  it('a function refusing the edge (401/403: a FUNCTION_AUTH_TOKEN mismatch) is that replica\'s failure, never the caller\'s 401', async () => {
+    const urls = [inject('scriptedReplicaUrl'), inject('functionUrl')];
+    const moved = options(urls, { requestId: 'answer-401-unauthorized' }, 1);
+    load(moved.pool.replicas[1], 100);
+    const answer = await forwardToFunctions({ method: 'GET', path: '/v1/models' }, moved);
+    expect([answer.response.status, answer.attempts]).toEqual([200, 2]);
+    expect(moved.pool.replicas[0]!.breaker.state(Date.now())).toBe('open');
+
+    const alone = options([inject('scriptedReplicaUrl')], { requestId: 'answer-403-forbidden', maxAttempts: 1 });
+    await expect(forwardToFunctions({ method: 'GET', path: '/v1/models' }, alone)).rejects.toMatchObject({
+      code: 'not_ready',
+      status: 503,
+      message: expect.stringContaining('refused the edge: check FUNCTION_AUTH_TOKEN'),
+    });
+  });
+
   it('a 500 is final: not retried elsewhere and not blamed', async () => {
     const opts = options([inject('scriptedReplicaUrl'), inject('functionUrl')], { requestId: 'answer-500-internal' }, 1);
     load(opts.pool.replicas[1], 100);

@@ -8,7 +8,8 @@ import type { MiddlewareHandler } from 'hono';
 import { bearerAuth } from 'hono/bearer-auth';
 import type { AppEnv } from '../app-env.ts';
 
-const OPEN_PATHS = new Set(['/v2/health/live', '/v2/health/ready']);
+/** The platform's probes, and the admin route, which checks ADMIN_TOKEN itself. */
+const OPEN_PATHS = new Set(['/v2/health/live', '/v2/health/ready', '/admin/reload']);
 
 export function callerAuth(token: string | undefined): MiddlewareHandler<AppEnv> {
   if (token === undefined) return async (_c, next) => next();
@@ -19,7 +20,7 @@ export function callerAuth(token: string | undefined): MiddlewareHandler<AppEnv>
     invalidAuthenticationHeader: { message: 'malformed Authorization header' },
   });
   return async function requireCallerToken(c, next) {
-    if (OPEN_PATHS.has(c.req.path) || c.req.path.startsWith('/admin/')) return next();
+    if (OPEN_PATHS.has(c.req.path)) return next();
     // bearerAuth is typed for the default Env; it reads only the request and headers.
     return checkToken(c as unknown as Parameters<typeof checkToken>[0], next);
   };
