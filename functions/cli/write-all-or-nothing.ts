@@ -1,7 +1,7 @@
 /**
- * Writes a set of output files so that a failure leaves none of them behind: each goes to a
- * temporary name in its target folder (same file system, so rename is atomic), and only when all
- * are written are they renamed into place.
+ * Writes a set of output files so that a failure while writing leaves none of them behind: each
+ * goes to a temporary name in its target folder (same file system, so rename is atomic), and only
+ * when all are written are they renamed into place. No file is ever half-written.
  */
 import { randomBytes } from 'node:crypto';
 import { rename, rm, writeFile } from 'node:fs/promises';
@@ -24,5 +24,12 @@ export async function writeAllOrNothing(files: readonly OutputFile[]): Promise<v
     await Promise.all(staged.map(({ temp }) => rm(temp, { force: true })));
     throw error;
   }
-  for (const { temp, path } of staged) await rename(temp, path);
+  // A rename within one folder fails only in rare cases (the target became a folder, permissions
+  // changed meanwhile); then no temporary file is left behind, but renames already done stay.
+  try {
+    for (const { temp, path } of staged) await rename(temp, path);
+  } catch (error) {
+    await Promise.all(staged.map(({ temp }) => rm(temp, { force: true })));
+    throw error;
+  }
 }

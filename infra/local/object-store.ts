@@ -62,7 +62,7 @@ export async function startObjectStore(options: { directory: string; port: numbe
       const folder = await readExportFolder(dir);
       const { name, version } = folder.manifest;
       const published = await publishVersion(folder, catalog, say);
-      await setCurrent(catalog, name, version, say, { verifiedManifestSha256: published.manifestSha256 });
+      await setCurrent(catalog, name, version, say, { expectManifestSha256: published.manifestSha256 });
       return { source: catalog.label(catalog.modelPrefix(name)), name, version, uploaded: published.uploaded };
     },
     async stop() {

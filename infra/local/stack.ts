@@ -19,6 +19,8 @@ import { startSupervised, type SupervisedProcess } from './supervised-process.ts
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const MODEL_BUCKET = 'sa-munit-models';
+/** The function's own drain limit (SHUTDOWN_GRACE_MS, 30 s by default) and a margin, before SIGKILL. */
+const FUNCTION_STOP_GRACE_MS = 35_000;
 
 export interface LocalStackOptions {
   /** Folder for everything the stack keeps between starts. */
@@ -88,16 +90,16 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
 
   const processes: SupervisedProcess[] = [];
   let store: LocalObjectStore | undefined;
-  let stopped = false;
-  const stop = async () => {
-    if (stopped) return;
-    stopped = true;
-    // The edge first, so nothing new reaches the function while it drains.
-    for (const child of [...processes].reverse()) await child.stop();
-    // Only now: should this process die while stopping, the exit handler still kills the rest.
-    process.off('exit', killOnExit);
-    await store?.stop();
-  };
+  // One stop for every caller (a crash and a Ctrl-C during the drain wait for the same one).
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      // The edge first, so nothing new reaches the function while it drains.
+      for (const child of [...processes].reverse()) await child.stop(child.name === 'function' ? FUNCTION_STOP_GRACE_MS : undefined);
+      // Only now: should this process die while stopping, the exit handler still kills the rest.
+      process.off('exit', killOnExit);
+      await store?.stop();
+    })());
   // If this process dies abruptly, the children (own process groups) must not outlive it.
   const killOnExit = () => {
     for (const child of processes) child.killNow();

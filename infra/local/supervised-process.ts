@@ -114,12 +114,8 @@ export function startSupervised(options: SpawnOptions): SupervisedProcess {
     },
     killNow() {
       stopping = true;
-      if (child.pid === undefined) return;
-      try {
-        process.kill(-child.pid, 'SIGKILL');
-      } catch {
-        // gone
-      }
+      // Not after the group has ended: its id may belong to another process group by now.
+      signalGroup('SIGKILL');
     },
   };
 }
