@@ -14,11 +14,13 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadManifestFromDir } from '../contract/manifest-dir.ts';
 import { runPublishCommand } from '../infra/publish/publish-command.ts';
 import { freePort } from './support/function-process.ts';
 import { startS3Server, type S3TestServer } from './support/s3-server.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
+const demoVersion = (await loadManifestFromDir(join(ROOT, 'models/sa-munit-shapes'))).version;
 
 interface DockerfileRun {
   readonly cmd: string[];
@@ -113,7 +115,7 @@ describe('the function started as functions/Dockerfile starts it', () => {
     const url = `http://127.0.0.1:${port}`;
     expect((await fetch(`${url}/v2/health/live`)).status).toBe(200);
     const models = (await (await fetch(`${url}/v1/models`)).json()) as { models: { version: string; execution_provider: string }[] };
-    expect(models.models[0]).toMatchObject({ version: '2026-11-27.1', execution_provider: 'cpu' }); // auto → CPU without a GPU
+    expect(models.models[0]).toMatchObject({ version: demoVersion, execution_provider: 'cpu' }); // auto → CPU without a GPU
     const translated = await fetch(`${url}/v1/translate?direction=a2b&seed=7`, {
       method: 'POST',
       headers: { 'content-type': 'image/png' },
