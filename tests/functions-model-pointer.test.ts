@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadManifestFromDir } from '../contract/manifest-dir.ts';
 import { loadModel, ModelLoadError } from '../functions/registry/model-registry.ts';
 import { manifestDigest, serializeModelPointer } from '../functions/registry/model-pointer.ts';
 import type { S3Overrides } from '../functions/registry/s3-model-store.ts';
@@ -24,7 +25,8 @@ import { startS3Server, type S3TestServer } from './support/s3-server.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const NAME = 'sa-munit-shapes';
-const V1 = '2026-11-27.1';
+/** The committed demo model's version, the first one each test publishes. */
+const V1 = (await loadManifestFromDir(join(ROOT, 'models/sa-munit-shapes'))).version;
 const V2 = '2026-12-01.1';
 const BUCKET = 'models';
 const TO = `s3://${BUCKET}/models`;

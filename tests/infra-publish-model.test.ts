@@ -19,6 +19,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, NotFound } from '@aws-sdk/client-s3';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { loadManifestFromDir } from '../contract/manifest-dir.ts';
 import { manifestDigest, parseModelPointer } from '../functions/registry/model-pointer.ts';
 import { parseModelSource } from '../functions/registry/model-source.ts';
 import { readExportFolder } from '../infra/publish/export-folder.ts';
@@ -31,7 +32,10 @@ import { startS3Server, type S3TestServer } from './support/s3-server.ts';
 const ROOT = resolve(import.meta.dirname, '..');
 const SHAPES = join(ROOT, 'models/sa-munit-shapes');
 const NAME = 'sa-munit-shapes';
-const V1 = '2026-11-27.1';
+/** The committed demo model's version, the first one each test publishes. */
+const { version: V1, created_at: V1_CREATED_AT } = await loadManifestFromDir(SHAPES);
+/** V1 inside a regular expression. */
+const V1_RE = V1.replace(/\./g, '\\.');
 const BUCKET = 'models';
 const TO = `s3://${BUCKET}/published`;
 const MODEL_PREFIX = `published/${NAME}/`;
@@ -127,7 +131,7 @@ describe('publish', () => {
     expect(head.Metadata?.['sha256']).toMatch(/^[0-9a-f]{64}$/);
     // Progress in bytes on stderr, ending with the verification of every file.
     expect(run.err.join('\n')).toMatch(/upload \d+\/\d+ files, [\d.]+ MB of [\d.]+ MB \(100%/);
-    expect(run.err.join('\n')).toMatch(/published sa-munit-shapes 2026-11-27\.1: \d+ files verified/);
+    expect(run.err.join('\n')).toMatch(new RegExp(String.raw`published sa-munit-shapes ${V1_RE}: \d+ files verified`));
     expect(await pointer()).toBeUndefined();
     expect((await publishModel(['current', NAME, '--to', TO])).code).toBe(4);
   });
@@ -157,7 +161,7 @@ describe('publish', () => {
     expect(run.code).toBe(4);
     expect(run.err).toHaveLength(1);
     expect(run.err[0]).toMatch(
-      /^publish-model: sa-munit-shapes 2026-11-27\.1 is published already with other content \(NOTES\.txt is in the folder but not published; evaluation\/evaluation\.md: published \d+ bytes, folder 27\)\. Published versions are immutable: give the export a new version label\.$/,
+      new RegExp(String.raw`^publish-model: sa-munit-shapes ${V1_RE} is published already with other content \(NOTES\.txt is in the folder but not published; evaluation\/evaluation\.md: published \d+ bytes, folder 27\)\. Published versions are immutable: give the export a new version label\.$`),
     );
     expect(await objectText(`${MODEL_PREFIX}${V1}/evaluation/evaluation.md`)).toBe(before);
     expect(await objectText(`${MODEL_PREFIX}${V1}/NOTES.txt`)).toBeUndefined();
@@ -251,11 +255,11 @@ describe('pointer moves', () => {
     expect(await pointer()).toMatchObject({ version: '2026-11-28.1', previous_version: V1 });
 
     const list = await publishModel(['list', NAME, '--to', TO]);
-    expect(list.out).toEqual([`  ${V1.padEnd(24)} 2026-11-27T18:04:23Z`, `* ${'2026-11-28.1'.padEnd(24)} 2026-11-27T18:04:23Z`]);
+    expect(list.out).toEqual([`  ${V1.padEnd(24)} ${V1_CREATED_AT}`, `* ${'2026-11-28.1'.padEnd(24)} ${V1_CREATED_AT}`]);
     const listJson = await publishModel(['list', NAME, '--to', TO, '--json']);
     expect(listJson.json<unknown[]>()).toEqual([
-      { version: V1, created_at: '2026-11-27T18:04:23Z', current: false },
-      { version: '2026-11-28.1', created_at: '2026-11-27T18:04:23Z', current: true },
+      { version: V1, created_at: V1_CREATED_AT, current: false },
+      { version: '2026-11-28.1', created_at: V1_CREATED_AT, current: true },
     ]);
 
     // rollback without a version: back to the previous one; the graphs are read back first.
@@ -352,7 +356,7 @@ describe('bad input and failures', () => {
     const closed = `http://127.0.0.1:${await closedPort()}`;
     const run = await publishModel([SHAPES, '--to', TO], { ...s3.env, AWS_ENDPOINT_URL_S3: closed });
     expect(run.code).toBe(3);
-    expect(run.err.join('\n')).toMatch(/list s3:\/\/models\/published\/sa-munit-shapes\/2026-11-27\.1\/: .*ECONNREFUSED.*\(is the endpoint right and the store up\?\)/);
+    expect(run.err.join('\n')).toMatch(new RegExp(String.raw`list s3:\/\/models\/published\/sa-munit-shapes\/${V1_RE}\/: .*ECONNREFUSED.*\(is the endpoint right and the store up\?\)`));
   });
 
   it('runs as a process through its entry point (the npm script), with the documented exit code', async () => {
@@ -413,7 +417,7 @@ describe('against a store with conditional writes (proxy in front of s3rver)', (
     const run = await publishModel([SHAPES, '--to', TO, '--set-current', '--quiet'], viaProxy());
     expect(run.code, run.err.join('\n')).toBe(4);
     expect(run.err.join('\n')).toMatch(
-      /sa-munit-shapes 2026-11-27\.1 is broken: s3:\/\/models\/published\/sa-munit-shapes\/2026-11-27\.1\/translator_b2a\.onnx has 19 bytes hashing to [0-9a-f]{64}, its manifest says \d+ bytes/,
+      new RegExp(String.raw`sa-munit-shapes ${V1_RE} is broken: s3:\/\/models\/published\/sa-munit-shapes\/${V1_RE}\/translator_b2a\.onnx has 19 bytes hashing to [0-9a-f]{64}, its manifest says \d+ bytes`),
     );
     expect(await pointer()).toBeUndefined();
   });
@@ -436,7 +440,7 @@ describe('against a store with conditional writes (proxy in front of s3rver)', (
     expect(manifestReads).toBe(2);
     expect(run.code, run.err.join('\n')).toBe(4);
     expect(run.err.join('\n')).toMatch(
-      /manifest\.json hashes to [0-9a-f]{64}, not to the [0-9a-f]{64} just published: someone else published sa-munit-shapes 2026-11-27\.1 with other content at the same time; nothing was moved/,
+      new RegExp(String.raw`manifest\.json hashes to [0-9a-f]{64}, not to the [0-9a-f]{64} just published: someone else published sa-munit-shapes ${V1_RE} with other content at the same time; nothing was moved`),
     );
     expect(await pointer()).toBeUndefined();
     // Their version is whole: pointing at it on purpose works, and records their manifest's digest.
@@ -449,7 +453,7 @@ describe('against a store with conditional writes (proxy in front of s3rver)', (
     proxy.damageGet = (key) => key.endsWith('/translator_b2a.onnx');
     const run = await publishModel([SHAPES, '--to', TO, '--set-current', '--quiet'], viaProxy());
     expect(run.code).toBe(3);
-    expect(run.err.join('\n')).toMatch(/checksum mismatch after upload: s3:\/\/models\/published\/sa-munit-shapes\/2026-11-27\.1\/translator_b2a\.onnx hashes to [0-9a-f]{64}, the file to [0-9a-f]{64}; the version is not published/);
+    expect(run.err.join('\n')).toMatch(new RegExp(String.raw`checksum mismatch after upload: s3:\/\/models\/published\/sa-munit-shapes\/${V1_RE}\/translator_b2a\.onnx hashes to [0-9a-f]{64}, the file to [0-9a-f]{64}; the version is not published`));
     expect(await objectText(`${MODEL_PREFIX}${V1}/manifest.json`)).toBeUndefined();
     expect(await pointer()).toBeUndefined();
   });
