@@ -16,6 +16,7 @@ import { ApiError } from '../../../contract/errors.ts';
 import { MODEL_NAME_HEADER, MODEL_VERSION_HEADER, SEED_HEADER, TIMEOUT_HEADER } from '../../../contract/headers.ts';
 import { RANDOM_SEED_LIMIT } from '../../../contract/seed-style.ts';
 import { describeParamIssues, translateParamsSchema, type TranslateParams } from '../../../contract/translate-params.ts';
+import type { ImagePart, UploadParts as Upload } from '../../../contract/upload-form.ts';
 import type { EdgeEnv } from '../app-env.ts';
 import { authenticate, chargeQuota, chargeRateLimit } from '../auth/authenticate.ts';
 import { resultStoreFor } from '../cache/result-store-for.ts';
@@ -26,7 +27,7 @@ import { resolveDirection, servedModel } from '../forwarding/model-catalog.ts';
 import { ifNoneMatch } from '../http/conditional.ts';
 import { deadlineOf } from '../http/deadline.ts';
 import { errorResponses } from '../http/error-responses.ts';
-import { readUpload, type ImagePart, type Upload } from '../upload/read-upload.ts';
+import { readUpload } from '../upload/read-upload.ts';
 import { notModified, resultResponse } from './result-response.ts';
 
 /** A uniform seed in [0, RANDOM_SEED_LIMIT), the function's range for the seeds it chooses. */

@@ -1,31 +1,11 @@
 /**
  * Reads a translation upload under the size limit and checks magic bytes before anything else
  * looks at it: a declared Content-Length over the limit is refused without reading (413), a body
- * without one is read only up to the limit (413 beyond), and every image part must start with JPEG,
- * PNG or WebP magic (415) — whatever its Content-Type says.
- *
- * Accepted shapes are the function's (functions/http/read-upload.ts): a raw image body, or
- * multipart/form-data with an "image" file part, an optional "style_image" part and parameters as
- * text fields.
+ * without one is read only up to the limit (413 beyond). What an upload may contain, and its
+ * errors, are the function's too (contract/upload-form.ts).
  */
 import { ApiError } from '../../../contract/errors.ts';
-import { sniffImageFormat, type SniffedFormat } from '../../../contract/image-sniff.ts';
-
-export interface ImagePart {
-  readonly bytes: Uint8Array;
-  readonly format: SniffedFormat;
-  /** The multipart file part the bytes came from, forwarded as is (no rebuilt copy); absent for a raw body. */
-  readonly file?: Blob;
-}
-
-export interface Upload {
-  readonly image: ImagePart;
-  readonly styleImage?: ImagePart;
-  /** Text fields of a multipart body (parameters). */
-  readonly fields: Readonly<Record<string, string>>;
-}
-
-const FILE_PARTS = new Set(['image', 'style_image']);
+import { acceptedContentType, checkedImage, isMultipart, uploadFromForm, type UploadParts } from '../../../contract/upload-form.ts';
 
 function tooLarge(maxBytes: number): ApiError {
   return new ApiError('payload_too_large', `request body is over the limit of ${maxBytes} bytes`);
@@ -63,23 +43,13 @@ async function readLimited(request: Request, maxBytes: number): Promise<Uint8Arr
   return total === buffer.byteLength ? buffer : buffer.subarray(0, total);
 }
 
-function checkedImage(bytes: Uint8Array, field: string): ImagePart {
-  if (bytes.byteLength === 0) throw new ApiError('empty_body', `${field}: no image bytes`);
-  const format = sniffImageFormat(bytes);
-  if (format === undefined) throw new ApiError('unsupported_media_type', `${field}: not a JPEG, PNG or WebP image (magic bytes)`);
-  return { bytes, format };
-}
-
-export async function readUpload(request: Request, maxBytes: number): Promise<Upload> {
+export async function readUpload(request: Request, maxBytes: number): Promise<UploadParts> {
   // Only the media type is compared case-insensitively: parameters (the multipart boundary above
   // all, e.g. Chrome's "----WebKitFormBoundary…") are case-sensitive and parsed from the original.
   const contentType = request.headers.get('content-type') ?? '';
-  const type = contentType.toLowerCase();
-  if (type !== '' && !type.startsWith('multipart/form-data') && !type.startsWith('image/') && !type.startsWith('application/octet-stream')) {
-    throw new ApiError('unsupported_media_type', `content type ${type.split(';')[0]} is not accepted: send an image or multipart/form-data`);
-  }
+  const type = acceptedContentType(contentType);
   const body = await readLimited(request, maxBytes);
-  if (!type.startsWith('multipart/form-data')) return { image: checkedImage(body, 'body'), fields: {} };
+  if (!isMultipart(type)) return { image: checkedImage(body, 'body'), fields: {} };
 
   let form: FormData;
   try {
@@ -87,23 +57,5 @@ export async function readUpload(request: Request, maxBytes: number): Promise<Up
   } catch (error) {
     throw new ApiError('invalid_parameters', 'malformed multipart body', { cause: error });
   }
-  const fields: Record<string, string> = {};
-  const files: Record<string, ImagePart> = {};
-  for (const name of new Set(form.keys())) {
-    const values = form.getAll(name);
-    if (values.length > 1) throw new ApiError('invalid_parameters', `${name}: given more than once`);
-    const value = values[0]!;
-    if (FILE_PARTS.has(name)) {
-      if (typeof value === 'string') throw new ApiError('invalid_parameters', `${name}: must be a file part`);
-      files[name] = { ...checkedImage(new Uint8Array(await value.arrayBuffer()), name), file: value };
-    } else if (typeof value === 'string') {
-      fields[name] = value;
-    } else {
-      throw new ApiError('invalid_parameters', `${name}: unexpected file part (files: image, style_image)`);
-    }
-  }
-  const image = files['image'];
-  if (image === undefined) throw new ApiError('empty_body', 'multipart body has no "image" file part');
-  const styleImage = files['style_image'];
-  return styleImage === undefined ? { image, fields } : { image, styleImage, fields };
+  return uploadFromForm(form);
 }
