@@ -4,19 +4,9 @@
  * logged 500 that says no more than the request id.
  */
 import type { ErrorHandler, NotFoundHandler } from 'hono';
-import { HTTPException } from 'hono/http-exception';
 import { ApiError } from '../../contract/errors.ts';
+import { retryAfterHeader, toApiError } from '../../contract/http-errors.ts';
 import type { AppEnv } from './app-env.ts';
-
-export function toApiError(error: unknown): ApiError | undefined {
-  if (error instanceof ApiError) return error;
-  if (error instanceof HTTPException) {
-    if (error.status === 413) return new ApiError('payload_too_large', error.message || 'request body too large');
-    if (error.status === 400) return new ApiError('invalid_parameters', error.message || 'malformed request');
-    if (error.status === 401) return new ApiError('unauthorized', error.message || 'unauthorized');
-  }
-  return undefined;
-}
 
 export const onError: ErrorHandler<AppEnv> = (error, c) => {
   const requestId = c.get('requestId');
@@ -27,7 +17,8 @@ export const onError: ErrorHandler<AppEnv> = (error, c) => {
     return c.json(internal.body(requestId), 500);
   }
   if (apiError.status >= 500) c.get('log').warn({ code: apiError.code, message: apiError.message }, 'request failed');
-  if (apiError.retryAfterSeconds !== undefined) c.header('Retry-After', String(Math.max(1, Math.ceil(apiError.retryAfterSeconds))));
+  const retryAfter = retryAfterHeader(apiError);
+  if (retryAfter !== undefined) c.header('Retry-After', retryAfter);
   return c.json(apiError.body(requestId), apiError.status as 400);
 };
 

@@ -5,18 +5,9 @@
  * origin, the request id) stay on the error response, so browsers can read their errors.
  */
 import type { ErrorHandler, NotFoundHandler } from 'hono';
-import { HTTPException } from 'hono/http-exception';
 import { ApiError } from '../../../contract/errors.ts';
+import { retryAfterHeader, toApiError } from '../../../contract/http-errors.ts';
 import type { EdgeEnv } from '../app-env.ts';
-
-function toApiError(error: unknown): ApiError | undefined {
-  if (error instanceof ApiError) return error;
-  if (error instanceof HTTPException) {
-    if (error.status === 413) return new ApiError('payload_too_large', error.message || 'request body too large');
-    if (error.status === 400) return new ApiError('invalid_parameters', error.message || 'malformed request');
-  }
-  return undefined;
-}
 
 export const onError: ErrorHandler<EdgeEnv> = (error, c) => {
   const requestId = c.get('requestId');
@@ -26,7 +17,8 @@ export const onError: ErrorHandler<EdgeEnv> = (error, c) => {
     return c.json(new ApiError('internal', `internal error (request id ${requestId})`).body(requestId), 500);
   }
   if (apiError.status >= 500) console.warn(JSON.stringify({ level: 'warn', requestId, code: apiError.code, msg: apiError.message }));
-  if (apiError.retryAfterSeconds !== undefined) c.header('Retry-After', String(Math.max(1, Math.ceil(apiError.retryAfterSeconds))));
+  const retryAfter = retryAfterHeader(apiError);
+  if (retryAfter !== undefined) c.header('Retry-After', retryAfter);
   return c.json(apiError.body(requestId), apiError.status as 400);
 };
 
