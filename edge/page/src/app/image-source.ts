@@ -3,6 +3,8 @@
  * (public/samples/, fetched from the page's own origin). Whatever the visitor gives is passed on
  * as it is; the API says what is wrong with a file that is not an image.
  */
+import { acceptDroppedFile } from '../shared/drop-target.ts';
+
 export interface ChosenImage {
   readonly image: Blob;
   /** For captions and download names. */
@@ -22,17 +24,7 @@ export function watchImageSources(
     if (file !== undefined) onImage({ image: file, name: file.name });
     fileInput.value = ''; // picking the same file again is a new choice
   });
-  dropZone.addEventListener('dragover', (event) => {
-    event.preventDefault();
-    dropZone.classList.add('dragging');
-  });
-  dropZone.addEventListener('dragleave', () => dropZone.classList.remove('dragging'));
-  dropZone.addEventListener('drop', (event) => {
-    event.preventDefault();
-    dropZone.classList.remove('dragging');
-    const file = event.dataTransfer?.files[0];
-    if (file !== undefined) onImage({ image: file, name: file.name });
-  });
+  acceptDroppedFile(dropZone, dropZone, (file) => onImage({ image: file, name: file.name }));
   samples.addEventListener('click', (event) => {
     const button = (event.target as Element).closest<HTMLButtonElement>('button[data-sample]');
     const path = button?.dataset['sample'];

@@ -8,6 +8,7 @@
  */
 import { DEFAULT_DIRECTION } from '../../../../contract/embed.ts';
 import { ApiFailure, describeFailure, TranslationApi } from '../api/translation-api.ts';
+import { acceptDroppedFile } from '../shared/drop-target.ts';
 import { TRANSLATE_ELEMENT_CSS } from './translate-element-style.ts';
 
 const TEMPLATE = `
@@ -54,17 +55,7 @@ export function translateElementFor(apiBase: URL): CustomElementConstructor {
       // The whole element takes drops; the picker shows it (a class inside the shadow root, so the
       // host's own attributes stay the page's).
       const picker = this.#part<HTMLElement>('.pick');
-      this.addEventListener('dragover', (event) => {
-        event.preventDefault();
-        picker.classList.add('dragging');
-      });
-      this.addEventListener('dragleave', () => picker.classList.remove('dragging'));
-      this.addEventListener('drop', (event) => {
-        event.preventDefault();
-        picker.classList.remove('dragging');
-        const file = event.dataTransfer?.files[0];
-        if (file !== undefined) this.#choose(file);
-      });
+      acceptDroppedFile(this, picker, (file) => this.#choose(file));
     }
 
     disconnectedCallback(): void {
