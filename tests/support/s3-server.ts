@@ -106,13 +106,7 @@ export async function startS3Server(options: { buckets?: readonly string[] } = {
   };
 }
 
-/** Walked by hand: readdir's `recursive` + `parentPath` need Node 20.12, package.json allows 20.9. */
 async function filesUnder(dir: string): Promise<string[]> {
-  const files: string[] = [];
-  for (const entry of await readdir(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) files.push(...(await filesUnder(path)));
-    else if (entry.isFile()) files.push(path);
-  }
-  return files.sort();
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+  return entries.filter((entry) => entry.isFile()).map((entry) => join(entry.parentPath, entry.name)).sort();
 }
