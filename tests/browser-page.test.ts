@@ -27,8 +27,9 @@ let dataDir = '';
 /** Lets the page finish its start-up (key lookup, wiring) before it is driven. */
 async function openPage(page: Page, path = '/'): Promise<void> {
   await page.goto(`${stack!.edgeUrl}${path}`);
-  // The page's module shows its key last thing before it wires the controls.
-  await page.waitForFunction("document.getElementById('key-source').textContent !== '…'");
+  // The page's module shows its key last thing before it wires the controls. A locator, not a
+  // waitForFunction string: that would be eval'd in the page, which its CSP (script-src 'self') refuses.
+  await page.locator('#key-source').filter({ hasNotText: /^…$/ }).waitFor({ timeout: 30_000 });
 }
 
 const unexpected = (problems: string[]) => problems.filter((problem) => !problem.includes('Failed to load resource'));
