@@ -30,6 +30,9 @@ export const ERROR_CODES = {
   deadline_exceeded: { status: 503, description: 'The request could not finish before its deadline and was shed; retry, possibly elsewhere.' },
   not_ready: { status: 503, description: 'No model is loaded yet (starting, or the model store is unreachable); the ready endpoint says why.' },
   shutting_down: { status: 503, description: 'The process is draining before exit; retry on another replica.' },
+  idempotency_conflict: { status: 422, description: 'This Idempotency-Key was used for a different request; use a new key for a new request.' },
+  already_uploaded: { status: 409, description: 'This batch item has its image already; nothing was changed.' },
+  item_cancelled: { status: 409, description: 'This batch item was cancelled, so its image is not needed any more.' },
   model_rejected: { status: 409, description: 'A model version failed verification or warm-up and was not loaded; the served version is unchanged.' },
   internal: { status: 500, description: 'An unexpected failure; the request id identifies it in the logs.' },
 } as const satisfies Record<string, ErrorCodeInfo>;

@@ -5,6 +5,9 @@
 
 export type SniffedFormat = 'jpeg' | 'png' | 'webp';
 
+/** The media type each accepted format travels under. */
+export const IMAGE_MEDIA_TYPES: Readonly<Record<SniffedFormat, string>> = { jpeg: 'image/jpeg', png: 'image/png', webp: 'image/webp' };
+
 const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 
 function startsWith(bytes: Uint8Array, prefix: readonly number[], offset = 0): boolean {

@@ -43,6 +43,18 @@ export const MAX_SEED = Number.MAX_SAFE_INTEGER;
  */
 export const RANDOM_SEED_LIMIT = 2 ** 48 - 1;
 
+/**
+ * A uniform seed in [0, RANDOM_SEED_LIMIT) for a request that named none, chosen by the edge so the
+ * request's content address (and so its cache entry) is fixed before any function runs.
+ */
+export function edgeChosenSeed(): number {
+  for (;;) {
+    const [high, low] = crypto.getRandomValues(new Uint32Array(2));
+    const seed = (high! % 2 ** 16) * 2 ** 32 + low!; // 48 random bits
+    if (seed < RANDOM_SEED_LIMIT) return seed;
+  }
+}
+
 const SEED_MODULUS = 2n ** 53n;
 const UINT64_MASK = (1n << 64n) - 1n;
 const GOLDEN_GAMMA = 0x9e3779b97f4a7c15n;

@@ -109,3 +109,18 @@ export function describeParamIssues(error: z.ZodError): string {
     })
     .join('; ');
 }
+
+/** Normalised parameters back as a query string, which this schema parses to the same values. */
+export function translateQuery(params: TranslateParams): string {
+  const query = new URLSearchParams({
+    direction: params.direction,
+    n: String(params.n),
+    format: params.format,
+    quality: String(params.quality),
+    fit: params.fit,
+    keep_aspect: String(params.keep_aspect),
+  });
+  if (params.seed !== undefined) query.set('seed', String(params.seed));
+  if (params.style !== undefined) query.set('style', params.style.join(','));
+  return query.toString();
+}

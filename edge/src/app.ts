@@ -12,6 +12,7 @@ import type { EdgeEnv } from './app-env.ts';
 import { preflight, publicCors } from './auth/cors.ts';
 import { loadConfig } from './config.ts';
 import { onError, onNotFound } from './http/error-handler.ts';
+import { registerBatchRoutes } from './routes/batches.ts';
 import { registerDocsRoutes } from './routes/docs.ts';
 import { registerEmbedFrameRoute } from './routes/embed-frame.ts';
 import { registerHealthRoutes } from './routes/health.ts';
@@ -38,6 +39,7 @@ export function createApp(): OpenAPIHono<EdgeEnv> {
 
   registerHealthRoutes(app);
   registerTranslationRoutes(app);
+  registerBatchRoutes(app);
   registerResultRoutes(app);
   registerModelRoutes(app);
   registerDocsRoutes(app);

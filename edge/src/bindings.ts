@@ -8,6 +8,8 @@
  * Binding names are the ones in edge/wrangler.toml.
  */
 
+import type { BatchItemMessage } from '../../contract/batch-api.ts';
+
 /** An object read back from the results bucket (R2ObjectBody). */
 export interface StoredObject {
   readonly httpMetadata?: { readonly contentType?: string };
@@ -20,9 +22,10 @@ export interface ResultBucket {
   get(key: string): Promise<StoredObject | null>;
   put(
     key: string,
-    value: ArrayBuffer,
+    value: ArrayBuffer | Uint8Array,
     options?: { httpMetadata?: { contentType?: string }; customMetadata?: Record<string, string> },
   ): Promise<unknown>;
+  delete(keys: string | string[]): Promise<void>;
 }
 
 /** KVNamespace, as far as the edge uses it (string values only). */
@@ -44,8 +47,47 @@ export interface QuotaNamespace {
 
 /** The methods of quota/key-quota.ts's KeyQuota, as called through a stub. */
 export interface KeyQuotaStub {
-  consume(limit: number): Promise<{ allowed: boolean; used: number; month: string; retryAfterSeconds: number }>;
-  refund(month: string): Promise<void>;
+  consume(limit: number, count?: number): Promise<{ allowed: boolean; used: number; month: string; retryAfterSeconds: number }>;
+  refund(month: string, count?: number): Promise<void>;
+  leaseBatchSlots(wanted: number, cap: number, leaseMs: number): Promise<{ lease: string; granted: number }>;
+  releaseBatchSlots(lease: string, count: number): Promise<void>;
+}
+
+/** A Durable Object id, as far as the edge uses it. */
+export interface DurableObjectIdLike {
+  toString(): string;
+}
+
+/** The BATCH_JOBS Durable Object namespace (batch/batch-job.ts), one object per batch job. */
+export interface BatchJobNamespace {
+  idFromName(name: string): DurableObjectIdLike;
+  idFromString(hex: string): DurableObjectIdLike;
+  newUniqueId(): DurableObjectIdLike;
+  get(id: never): BatchJobStub;
+}
+
+/** The methods of batch/batch-job.ts's BatchJob, as called through a stub. */
+export type BatchJobStub = import('./batch/batch-job.ts').BatchJobApi;
+
+/** A Queues producer binding, as far as the edge uses it (messages are JSON-serialisable). */
+export interface QueueProducer<Body> {
+  send(body: Body, options?: { delaySeconds?: number }): Promise<void>;
+  sendBatch(messages: Iterable<{ body: Body; delaySeconds?: number }>): Promise<void>;
+}
+
+/** One delivered Queues message (Message<Body>). */
+export interface QueueMessage<Body> {
+  readonly id: string;
+  readonly body: Body;
+  readonly attempts: number;
+  ack(): void;
+  retry(options?: { delaySeconds?: number }): void;
+}
+
+/** What the Worker's queue() handler receives (MessageBatch<Body>). */
+export interface QueueBatch<Body> {
+  readonly queue: string;
+  readonly messages: readonly QueueMessage<Body>[];
 }
 
 /** ExecutionContext, as far as the edge uses it: work that may finish after the response. */
@@ -65,6 +107,9 @@ export interface EdgeBindings {
   readonly API_KEYS?: KeyValueStore;
   readonly RATE_LIMITER?: RateLimiter;
   readonly KEY_QUOTAS?: QuotaNamespace;
+  readonly BATCH_JOBS?: BatchJobNamespace;
+  readonly BATCH_QUEUE?: QueueProducer<BatchItemMessage>;
+  readonly BATCH_DEAD_LETTERS?: QueueProducer<BatchItemMessage>;
   readonly [variable: string]: unknown;
 }
 

@@ -10,10 +10,14 @@ import { z } from 'zod';
 import { functionAuthTokenSchema } from '../../contract/function-auth-token.ts';
 import { ApiError } from '../../contract/errors.ts';
 import { isPublishableToken } from './auth/api-keys.ts';
-import type { EdgeBindings, KeyValueStore, QuotaNamespace, RateLimiter, ResultBucket } from './bindings.ts';
+import type { BatchItemMessage } from '../../contract/batch-api.ts';
+import type { BatchJobNamespace, EdgeBindings, KeyValueStore, QueueProducer, QuotaNamespace, RateLimiter, ResultBucket } from './bindings.ts';
 
 /** The highest MAX_UPLOAD_BYTES accepted: 25 MiB. */
 export const MAX_UPLOAD_CAP_BYTES = 25 * 1024 * 1024;
+
+/** How edge/wrangler.toml's published, local-only secrets begin. */
+const LOCAL_SECRET_PREFIX = 'local-development-only';
 
 /** wrangler passes TOML numbers as numbers and secrets as strings: accept both, with bounds. */
 function integerVar(fallback: number, min: number, max: number) {
@@ -62,10 +66,23 @@ const configSchema = z.object({
   MODELS_TTL_MS: integerVar(30_000, 0, 3_600_000), // how long the functions' /v1/models is trusted
   /** The key the edge's own web page uses unless the visitor gives one (public by design). */
   PAGE_PUBLISHABLE_KEY: pagePublishableKey,
+  /** Signs batch upload URLs (batch/upload-url.ts): a secret in production, at least 32 characters. */
+  BATCH_UPLOAD_SECRET: z.string({ message: 'must be set (a secret of at least 32 characters)' }).min(32, 'must have at least 32 characters'),
+  BATCH_JOB_CONCURRENCY: integerVar(8, 1, 256), // items of one job in translation at once (the function's MAX_BATCH_SIZE)
+  BATCH_KEY_CONCURRENCY: integerVar(16, 1, 1024), // items of one key's jobs in translation at once
+  BATCH_LEASE_MS: integerVar(120_000, 1000, 900_000), // how long a claimed item is held before another consumer may take it
   RESULTS: binding<ResultBucket>('RESULTS', 'put'),
   API_KEYS: binding<KeyValueStore>('API_KEYS', 'get'),
   RATE_LIMITER: binding<RateLimiter>('RATE_LIMITER', 'limit'),
   KEY_QUOTAS: binding<QuotaNamespace>('KEY_QUOTAS', 'idFromName'),
+  BATCH_JOBS: binding<BatchJobNamespace>('BATCH_JOBS', 'idFromName'),
+  BATCH_QUEUE: binding<QueueProducer<BatchItemMessage>>('BATCH_QUEUE', 'sendBatch'),
+  BATCH_DEAD_LETTERS: binding<QueueProducer<BatchItemMessage>>('BATCH_DEAD_LETTERS', 'send'),
+}).superRefine((v, ctx) => {
+  // edge/wrangler.toml's local value is public; production must have set its own secret.
+  if (v.ENVIRONMENT === 'production' && v.BATCH_UPLOAD_SECRET.startsWith(LOCAL_SECRET_PREFIX)) {
+    ctx.addIssue({ code: 'custom', path: ['BATCH_UPLOAD_SECRET'], message: 'is the local development value: set a secret with `wrangler secret put BATCH_UPLOAD_SECRET --env production`' });
+  }
 });
 
 export interface EdgeConfig {
@@ -83,6 +100,15 @@ export interface EdgeConfig {
   readonly apiKeys: KeyValueStore;
   readonly rateLimiter: RateLimiter;
   readonly keyQuotas: QuotaNamespace;
+  readonly batch: {
+    readonly uploadSecret: string;
+    readonly jobConcurrency: number;
+    readonly keyConcurrency: number;
+    readonly leaseMs: number;
+    readonly jobs: BatchJobNamespace;
+    readonly queue: QueueProducer<BatchItemMessage>;
+    readonly deadLetters: QueueProducer<BatchItemMessage>;
+  };
 }
 
 const parsedByEnv = new WeakMap<object, EdgeConfig>();
@@ -112,6 +138,15 @@ export function loadConfig(env: EdgeBindings): EdgeConfig {
     apiKeys: v.API_KEYS,
     rateLimiter: v.RATE_LIMITER,
     keyQuotas: v.KEY_QUOTAS,
+    batch: Object.freeze({
+      uploadSecret: v.BATCH_UPLOAD_SECRET,
+      jobConcurrency: v.BATCH_JOB_CONCURRENCY,
+      keyConcurrency: v.BATCH_KEY_CONCURRENCY,
+      leaseMs: v.BATCH_LEASE_MS,
+      jobs: v.BATCH_JOBS,
+      queue: v.BATCH_QUEUE,
+      deadLetters: v.BATCH_DEAD_LETTERS,
+    }),
   });
   parsedByEnv.set(env, config);
   return config;

@@ -8,3 +8,8 @@ import type { KeyValueStore, RateLimiter, ResultBucket } from '../src/bindings.t
 type Fits<Actual extends Narrow, Narrow> = Actual;
 
 export type BindingShapesFit = [Fits<R2Bucket, ResultBucket>, Fits<KVNamespace, KeyValueStore>, Fits<RateLimit, RateLimiter>];
+
+import type { DurableObjectState } from '@cloudflare/workers-types/latest/index.ts';
+import type { DurableObjectStateSlice } from 'cloudflare:workers';
+
+export type DurableObjectStateFits = Fits<DurableObjectState, DurableObjectStateSlice>;

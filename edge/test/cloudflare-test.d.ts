@@ -10,7 +10,11 @@ declare module 'cloudflare:test' {
     props: unknown;
   }
   export const env: {
-    readonly RESULTS?: { get(key: string): Promise<unknown>; put(key: string, value: ArrayBuffer, options?: object): Promise<unknown> };
+    readonly RESULTS?: {
+      get(key: string): Promise<unknown>;
+      put(key: string, value: ArrayBuffer, options?: object): Promise<unknown>;
+      delete(keys: string | string[]): Promise<void>;
+    };
     readonly API_KEYS?: { get(key: string): Promise<string | null>; put(key: string, value: string): Promise<void> };
     readonly RATE_LIMITER?: { limit(options: { key: string }): Promise<{ success: boolean }> };
     readonly TEST_RATE_LIMITER: { limit(options: { key: string }): Promise<{ success: boolean }> };

@@ -14,8 +14,9 @@ import type { Context } from 'hono';
 import { contentAddress, type AddressedTranslation } from '../../../contract/content-address.ts';
 import { ApiError } from '../../../contract/errors.ts';
 import { MODEL_NAME_HEADER, MODEL_VERSION_HEADER, SEED_HEADER, TIMEOUT_HEADER } from '../../../contract/headers.ts';
-import { RANDOM_SEED_LIMIT } from '../../../contract/seed-style.ts';
-import { describeParamIssues, translateParamsSchema, type TranslateParams } from '../../../contract/translate-params.ts';
+import { edgeChosenSeed } from '../../../contract/seed-style.ts';
+import { describeParamIssues, translateParamsSchema, translateQuery, type TranslateParams } from '../../../contract/translate-params.ts';
+import { IMAGE_MEDIA_TYPES } from '../../../contract/image-sniff.ts';
 import type { ImagePart, UploadParts as Upload } from '../../../contract/upload-form.ts';
 import type { EdgeEnv } from '../app-env.ts';
 import { authenticate, chargeQuota, chargeRateLimit } from '../auth/authenticate.ts';
@@ -30,38 +31,13 @@ import { errorResponses } from '../http/error-responses.ts';
 import { readUpload } from '../upload/read-upload.ts';
 import { notModified, resultResponse } from './result-response.ts';
 
-/** A uniform seed in [0, RANDOM_SEED_LIMIT), the function's range for the seeds it chooses. */
-function randomSeed(): number {
-  for (;;) {
-    const [high, low] = crypto.getRandomValues(new Uint32Array(2));
-    const seed = (high! % 2 ** 16) * 2 ** 32 + low!; // 48 random bits
-    if (seed < RANDOM_SEED_LIMIT) return seed;
-  }
-}
-
-const MIME: Record<ImagePart['format'], string> = { jpeg: 'image/jpeg', png: 'image/png', webp: 'image/webp' };
-
-/** The normalised parameters as the function's query string (the same schema parses them there). */
-function functionQuery(params: TranslateParams): string {
-  const query = new URLSearchParams({
-    direction: params.direction,
-    n: String(params.n),
-    format: params.format,
-    quality: String(params.quality),
-    fit: params.fit,
-    keep_aspect: String(params.keep_aspect),
-  });
-  if (params.seed !== undefined) query.set('seed', String(params.seed));
-  if (params.style !== undefined) query.set('style', params.style.join(','));
-  return query.toString();
-}
 
 /** The part as a Blob: the multipart file part as it came (no copy), else a view of the raw body. */
-const blobOf = (part: ImagePart): Blob => part.file ?? new Blob([part.bytes], { type: MIME[part.format] });
+const blobOf = (part: ImagePart): Blob => part.file ?? new Blob([part.bytes], { type: IMAGE_MEDIA_TYPES[part.format] });
 
 function functionBody(upload: Upload): { body: () => NonNullable<RequestInit['body']>; contentType?: string } {
   const { image, styleImage } = upload;
-  if (styleImage === undefined) return { body: () => image.file ?? image.bytes, contentType: MIME[image.format] };
+  if (styleImage === undefined) return { body: () => image.file ?? image.bytes, contentType: IMAGE_MEDIA_TYPES[image.format] };
   // fetch sets the multipart boundary itself when the body is FormData.
   return {
     body: () => {
@@ -83,7 +59,7 @@ function parseParams(c: Context<EdgeEnv>, upload: Upload): TranslateParams {
     }
     return params;
   }
-  return params.style === undefined && params.seed === undefined ? { ...params, seed: randomSeed() } : params;
+  return params.style === undefined && params.seed === undefined ? { ...params, seed: edgeChosenSeed() } : params;
 }
 
 export function registerTranslationRoutes(app: OpenAPIHono<EdgeEnv>): void {
@@ -151,7 +127,7 @@ export function registerTranslationRoutes(app: OpenAPIHono<EdgeEnv>): void {
     if (found !== undefined && condition === 'any') return notModifiedHere();
     const translateMiss = async (): Promise<Response> => {
       const { response, replicaUrl } = await forwardToFunctions(
-        { method: 'POST', path: `/v1/translate?${functionQuery(normalised)}`, ...functionBody(upload) },
+        { method: 'POST', path: `/v1/translate?${translateQuery(normalised)}`, ...functionBody(upload) },
         forwarding,
       );
       if (!response.ok) throw await functionError(response, replicaUrl);

@@ -15,7 +15,7 @@ function tooLarge(maxBytes: number): ApiError {
  * The body in one buffer: sized from Content-Length when the client sent one (chunks are copied
  * straight into it), grown by doubling only for a body without one. Never over `maxBytes`.
  */
-async function readLimited(request: Request, maxBytes: number): Promise<Uint8Array> {
+export async function readLimited(request: Request, maxBytes: number): Promise<Uint8Array> {
   const declaredText = request.headers.get('content-length');
   const declared = declaredText !== null && /^\d+$/.test(declaredText) ? Number(declaredText) : undefined;
   if (declared !== undefined && declared > maxBytes) {
