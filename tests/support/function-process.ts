@@ -104,7 +104,7 @@ export async function startFunction(env: Record<string, string>): Promise<Functi
       throw new Error(`function not ready after ${timeoutMs} ms; last lines:\n${tail()}`);
     },
     async stop(signal = 'SIGTERM') {
-      if (child.exitCode !== null) return child.exitCode;
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode; // already gone (a test's SIGKILL)
       const exited = once(child, 'exit');
       child.kill(signal);
       const [code] = (await exited) as [number | null];

@@ -80,6 +80,7 @@ export interface BatchJobApi {
   deadLetter(index: number, error: ItemError | undefined): Promise<void>;
   cancel(keyId: string): Promise<BatchJobView | undefined>;
   results(keyId: string, after: number, limit: number, status: ItemStatus | undefined): Promise<{ items: BatchResultItem[]; last: number | null } | undefined>;
+  /** Up to limit + 1 indices: one more than `limit` means another page follows. */
   awaitingUpload(keyId: string, after: number, limit: number): Promise<number[] | undefined>;
 }
 
@@ -345,10 +346,12 @@ export class BatchJob extends DurableObject<EdgeBindings> implements BatchJobApi
   async results(keyId: string, after: number, limit: number, status: ItemStatus | undefined): Promise<{ items: BatchResultItem[]; last: number | null } | undefined> {
     const job = this.#owned(keyId);
     if (job === undefined) return undefined;
-    const rows =
+    // One row past the page tells whether another page follows, so the last page says so itself.
+    const fetched =
       status === undefined
-        ? this.#sql.exec<ItemRow>('SELECT * FROM items WHERE idx > ? ORDER BY idx LIMIT ?', after, limit).toArray()
-        : this.#sql.exec<ItemRow>('SELECT * FROM items WHERE status = ? AND idx > ? ORDER BY idx LIMIT ?', status, after, limit).toArray();
+        ? this.#sql.exec<ItemRow>('SELECT * FROM items WHERE idx > ? ORDER BY idx LIMIT ?', after, limit + 1).toArray()
+        : this.#sql.exec<ItemRow>('SELECT * FROM items WHERE status = ? AND idx > ? ORDER BY idx LIMIT ?', status, after, limit + 1).toArray();
+    const rows = fetched.slice(0, limit);
     const items = rows.map((row): BatchResultItem => {
       const params = JSON.parse(row.params) as TranslateParams;
       return {
@@ -362,13 +365,14 @@ export class BatchJob extends DurableObject<EdgeBindings> implements BatchJobApi
         error: row.status === 'failed' && row.error_code !== null ? { code: row.error_code, message: row.error_message ?? '' } : null,
       };
     });
-    return { items, last: rows.length === limit ? rows.at(-1)!.idx : null };
+    return { items, last: fetched.length > limit ? rows.at(-1)!.idx : null };
   }
 
   async awaitingUpload(keyId: string, after: number, limit: number): Promise<number[] | undefined> {
     if (this.#owned(keyId) === undefined) return undefined;
+    // One past the page, as in results(): the caller sees more follow when it gets limit + 1.
     return this.#sql
-      .exec<{ idx: number }>(`SELECT idx FROM items WHERE status = 'awaiting_upload' AND idx > ? ORDER BY idx LIMIT ?`, after, limit)
+      .exec<{ idx: number }>(`SELECT idx FROM items WHERE status = 'awaiting_upload' AND idx > ? ORDER BY idx LIMIT ?`, after, limit + 1)
       .toArray()
       .map((row) => row.idx);
   }

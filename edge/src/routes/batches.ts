@@ -249,11 +249,12 @@ export function registerBatchRoutes(app: OpenAPIHono<EdgeEnv>): void {
   app.get('/v1/batches/:id/uploads', authenticate(), async function freshUploads(c) {
     const id = c.req.param('id');
     const { after, limit } = pageArgs(c);
-    const indices = await jobStub(c, id).awaitingUpload(c.get('apiKey').id, after, limit);
-    if (indices === undefined) throw notFound(id);
+    const found = await jobStub(c, id).awaitingUpload(c.get('apiKey').id, after, limit);
+    if (found === undefined) throw notFound(id);
+    const indices = found.slice(0, limit);
     const page: BatchUploadsPage = {
       uploads: await uploadTargets(origin(c), c.get('config').batch.uploadSecret, id, indices),
-      next_cursor: indices.length === limit ? String(indices.at(-1)) : null,
+      next_cursor: found.length > limit ? String(indices.at(-1)) : null,
     };
     return c.json(page);
   });
