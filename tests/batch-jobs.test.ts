@@ -6,6 +6,7 @@
  * - 500 items, one function replica SIGKILLed midway: every item done, nothing lost, each content
  *   address computed once (repeats reused) beyond the in-flight work the kill interrupted; results
  *   paged and streamed as a ZIP; signed progress and completion webhooks that verify;
+ * - a job never has more items running than its cap, nor a key's jobs together more than the key's;
  * - a retried create with the same Idempotency-Key returns the same job, a different body is 422;
  * - cancel: items not started are cancelled, their uploads refused, the job ends `cancelled`;
  * - a poison item (a truncated PNG) fails through the dead-letter queue while the rest completes;
@@ -28,7 +29,9 @@ import { startWranglerDev, type WranglerDev } from './support/wrangler-dev.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const WEBHOOK_SECRET = 'test-webhook-secret-0123456789';
-const JOB_CONCURRENCY = 8; // edge/wrangler.toml BATCH_JOB_CONCURRENCY
+// Caps below edge/wrangler.toml's (8 and 16), so that two jobs of one key can meet the key's cap.
+const JOB_CONCURRENCY = 6;
+const KEY_CONCURRENCY = 8;
 
 let functions: FunctionProcess[] = [];
 let edge: WranglerDev | undefined;
@@ -62,10 +65,14 @@ async function jobView(id: string): Promise<BatchJobView> {
   return (await response.json()) as BatchJobView;
 }
 
+/** The most items seen running at once, per job, over every poll. */
+const maxRunning = new Map<string, number>();
+
 async function waitForJob(id: string, until: (view: BatchJobView) => boolean, timeoutMs: number): Promise<BatchJobView> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const view = await jobView(id);
+    maxRunning.set(id, Math.max(maxRunning.get(id) ?? 0, view.counts.running));
     if (until(view)) return view;
     if (Date.now() > deadline) throw new Error(`job ${id} did not get there in ${timeoutMs} ms: ${JSON.stringify(view.counts)}\n${edge!.output().slice(-3000)}`);
     await new Promise((wake) => setTimeout(wake, 250));
@@ -124,7 +131,10 @@ beforeAll(async () => {
   await new Promise<void>((listening) => receiver!.listen(port, '127.0.0.1', listening));
   webhookUrl = `http://127.0.0.1:${port}/hooks/batch`;
 
-  edge = await startWranglerDev({ persistTo, vars: { FUNCTION_POOL: functions.map((fn) => fn.url).join(',') } });
+  edge = await startWranglerDev({
+    persistTo,
+    vars: { FUNCTION_POOL: functions.map((fn) => fn.url).join(','), BATCH_JOB_CONCURRENCY: String(JOB_CONCURRENCY), BATCH_KEY_CONCURRENCY: String(KEY_CONCURRENCY) },
+  });
   const store = { remote: false, env: undefined, persistTo };
   token = (await createKey(store, { kind: 'secret', name: 'batch', origins: [] })).token;
   otherToken = (await createKey(store, { kind: 'secret', name: 'someone else', origins: [] })).token;
@@ -171,6 +181,11 @@ describe('a 500-item batch with a replica killed midway', () => {
   it('finishes every item: nothing lost', () => {
     expect(finished.counts).toMatchObject({ total: ITEMS, done: ITEMS, failed: 0, cancelled: 0, queued: 0, running: 0, awaiting_upload: 0 });
     expect(finished.finished_at).not.toBeNull();
+  });
+
+  it('never has more of the job running than its cap', () => {
+    expect(maxRunning.get(created.id)).toBeGreaterThan(0);
+    expect(maxRunning.get(created.id)).toBeLessThanOrEqual(JOB_CONCURRENCY);
   });
 
   it('computes each content address once, beyond the work the killed replica had in flight', async () => {
@@ -282,6 +297,28 @@ describe('creating', () => {
     const noKey = await fetch(`${edge!.url}/v1/batches`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"items":[{}]}' });
     expect(noKey.status).toBe(401);
   });
+});
+
+describe('fairness', () => {
+  it('caps the items of one key running at once across its jobs', async () => {
+    const jobs = await Promise.all(
+      [0, 1].map(async (j) => {
+        const response = await createJob({ params: { direction: 'a2b' }, items: Array.from({ length: 40 }, (_, i) => ({ params: { seed: 70_000 + 100 * j + i } })) });
+        return (await response.json()) as BatchCreated;
+      }),
+    );
+    await Promise.all(jobs.map((job) => uploadAll(job.uploads, () => circle, 8)));
+    let most = 0;
+    for (;;) {
+      const views = await Promise.all(jobs.map((job) => jobView(job.id)));
+      most = Math.max(most, views.reduce((sum, view) => sum + view.counts.running, 0));
+      for (const view of views) expect(view.counts.running).toBeLessThanOrEqual(JOB_CONCURRENCY);
+      if (views.every((view) => view.status === 'completed')) break;
+      await new Promise((wake) => setTimeout(wake, 100));
+    }
+    expect(most).toBeGreaterThan(0);
+    expect(most).toBeLessThanOrEqual(KEY_CONCURRENCY);
+  }, 120_000);
 });
 
 describe('cancelling', () => {

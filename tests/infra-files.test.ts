@@ -220,6 +220,8 @@ case "$*" in
   "kv namespace create "*) echo "$4" >> "$state/kv"; echo "Creating namespace with title \\"$4\\"" ;;
   "queues list") printf '┌──────┐\\n│ name │\\n'; for q in $(cat "$state/queues" 2>/dev/null); do printf '│ %s │\\n' "$q"; done ;;
   "queues create "*) echo "$3" >> "$state/queues" ;;
+  "r2 bucket lifecycle list "*) cat "$state/lifecycle" 2>/dev/null ;;
+  "r2 bucket lifecycle add "*) echo "$5 $6" >> "$state/lifecycle" ;;
   "secret put "*) printf '%s=%s\\n' "$3" "$(cat)" >> "$state/secrets" ;;
   "deploy --dry-run --env production --outdir "*) echo "--dry-run: exiting now." ;;
   *) echo "unexpected: $*" >&2; exit 9 ;;
@@ -258,6 +260,9 @@ esac
     expect(first.code, first.stderr).toBe(0);
     expect(first.stdout.trim()).toBe('id-of-sa-munit-api-keys');
     expect(first.stderr).toContain('id = "id-of-sa-munit-api-keys"');
+    expect((await calls()).filter((c) => c.startsWith('r2 bucket lifecycle add'))).toEqual([
+      'r2 bucket lifecycle add sa-munit-results expire-batch-uploads uploads/ --expire-days 7 --force',
+    ]);
     expect((await calls()).filter((c) => / create /.test(c))).toEqual([
       'r2 bucket create sa-munit-results --location weur',
       'r2 bucket create sa-munit-models --location weur',
@@ -269,16 +274,24 @@ esac
     const second = await provision(['resources']);
     expect(second.code, second.stderr).toBe(0);
     expect(second.stdout.trim()).toBe('id-of-sa-munit-api-keys');
-    expect((await calls()).slice(before).filter((c) => / create /.test(c))).toEqual([]);
+    expect((await calls()).slice(before).filter((c) => / create | lifecycle add /.test(c))).toEqual([]);
   });
 
-  it('secrets: FUNCTION_POOL (and the token) go to wrangler on stdin, never as arguments', async () => {
+  it('secrets: FUNCTION_POOL (and the token, and the upload-signing secret) go to wrangler on stdin, never as arguments', async () => {
     const missing = await provision(['secrets']);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/set FUNCTION_POOL/);
     const done = await provision(['secrets'], { FUNCTION_POOL: 'https://a.run.app,https://b.run.app', FUNCTION_AUTH_TOKEN: 'token-of-at-least-16' });
     expect(done.code, done.stderr).toBe(0);
-    expect(await readFile(join(dir, 'secrets'), 'utf8')).toBe('FUNCTION_POOL=https://a.run.app,https://b.run.app\nFUNCTION_AUTH_TOKEN=token-of-at-least-16\n');
-    expect((await calls()).filter((c) => c.startsWith('secret put'))).toEqual(['secret put FUNCTION_POOL --env production', 'secret put FUNCTION_AUTH_TOKEN --env production']);
+    const written = (await readFile(join(dir, 'secrets'), 'utf8')).split('\n');
+    expect(written.slice(0, 1)).toEqual(['FUNCTION_POOL=https://a.run.app,https://b.run.app']);
+    // Made up when not given: 32 random bytes, base64url.
+    expect(written[1]).toMatch(/^BATCH_UPLOAD_SECRET=[\w-]{43}$/);
+    expect(written[2]).toBe('FUNCTION_AUTH_TOKEN=token-of-at-least-16');
+    expect((await calls()).filter((c) => c.startsWith('secret put'))).toEqual([
+      'secret put FUNCTION_POOL --env production',
+      'secret put BATCH_UPLOAD_SECRET --env production',
+      'secret put FUNCTION_AUTH_TOKEN --env production',
+    ]);
   });
 });

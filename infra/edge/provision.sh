@@ -2,20 +2,22 @@
 # Creates what the production edge (edge/wrangler.toml, [env.production]) needs in a Cloudflare
 # account, with wrangler. Safe to run again: what exists is left as it is. docs/deploy.md, step 5.
 #
-#   infra/edge/provision.sh resources   R2 buckets (results, models), the API_KEYS KV namespace,
-#                                       the batch queues; prints the KV id for wrangler.toml
+#   infra/edge/provision.sh resources   R2 buckets (results, models; a 7-day expiry of abandoned
+#                                       batch uploads), the API_KEYS KV namespace, the batch
+#                                       queues; prints the KV id for wrangler.toml
 #   infra/edge/provision.sh secrets     FUNCTION_POOL (and FUNCTION_AUTH_TOKEN, if set) from this
-#                                       shell's environment → `wrangler secret put --env production`
+#                                       shell's environment, and BATCH_UPLOAD_SECRET (random unless
+#                                       set) → `wrangler secret put --env production`
 #   infra/edge/provision.sh check       `wrangler deploy --dry-run --env production` (no account needed)
 #
 # Authentication: `wrangler login`, or CLOUDFLARE_API_TOKEN (+ CLOUDFLARE_ACCOUNT_ID) in the
 # environment. Durable Objects (KEY_QUOTAS) and the rate limiter need nothing here: `wrangler
-# deploy` creates them from the migrations and the [[ratelimits]] entries.
+# deploy` creates them from the migrations and the [[ratelimits]] entries. Durable Objects: KEY_QUOTAS, BATCH_JOBS.
 #
 # Names can be changed through the environment (defaults in brackets): RESULTS_BUCKET
 # [sa-munit-results], MODELS_BUCKET [sa-munit-models], KV_NAMESPACE [sa-munit-api-keys],
 # BATCH_QUEUE [sa-munit-batch], BATCH_DLQ [sa-munit-batch-dlq], R2_LOCATION [none: Cloudflare
-# chooses; e.g. weur], WRANGLER [npx --no-install wrangler].
+# chooses; e.g. weur], UPLOAD_EXPIRE_DAYS [7], WRANGLER [npx --no-install wrangler].
 set -euo pipefail
 
 cd "$(dirname "$0")/../../edge"
@@ -74,6 +76,13 @@ resources() {
   # over R2's S3 API (they need an R2 API token: docs/deploy.md, step 5).
   ensure_bucket "$results_bucket"
   ensure_bucket "$models_bucket"
+  # Batch uploads (uploads/<job>/<item>) are deleted when their job finishes; this rule removes
+  # those of jobs that never finish (uploads abandoned halfway). Results are kept.
+  if "${wrangler[@]}" r2 bucket lifecycle list "$results_bucket" 2>/dev/null | grep -q expire-batch-uploads; then
+    say "lifecycle rule expire-batch-uploads exists"
+  else
+    run r2 bucket lifecycle add "$results_bucket" expire-batch-uploads uploads/ --expire-days "${UPLOAD_EXPIRE_DAYS:-7}" --force
+  fi
   local id
   id=$(kv_id)
   if [[ -n "$id" ]]; then
@@ -95,6 +104,9 @@ secrets() {
     exit 2
   fi
   printf '%s' "$FUNCTION_POOL" | run secret put FUNCTION_POOL --env production
+  # Signs batch upload URLs: made here unless given, never the local value from wrangler.toml.
+  printf '%s' "${BATCH_UPLOAD_SECRET:-$(node -e 'process.stdout.write(require("node:crypto").randomBytes(32).toString("base64url"))')}" |
+    run secret put BATCH_UPLOAD_SECRET --env production
   if [[ -n "${FUNCTION_AUTH_TOKEN:-}" ]]; then
     printf '%s' "$FUNCTION_AUTH_TOKEN" | run secret put FUNCTION_AUTH_TOKEN --env production
   else
@@ -114,7 +126,7 @@ case "${1:-}" in
   secrets) secrets ;;
   check) check ;;
   *)
-    sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
     ;;
 esac
