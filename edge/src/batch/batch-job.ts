@@ -392,6 +392,8 @@ export class BatchJob extends DurableObject<EdgeBindings> implements BatchJobApi
       this.#sql.exec('UPDATE job SET finished_at = ? WHERE id = 1', now);
       // Inputs are no longer needed once every item is finished; results stay (content-addressed, shared).
       this.ctx.waitUntil(this.#deleteInputs(counts.total));
+      // Failed items produced nothing: they are given back to the quota (cancelled ones were at cancel).
+      this.ctx.waitUntil(this.#refund(job, counts.failed));
       this.#schedule('batch.completed');
     } else if (job.webhook_every !== null && counts.done + counts.failed > 0 && (counts.done + counts.failed) % job.webhook_every === 0) {
       this.#schedule('batch.progress');
