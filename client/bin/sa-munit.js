@@ -10,4 +10,5 @@ process.exitCode = await main(process.argv.slice(2), {
   out: (line) => process.stdout.write(`${line}\n`),
   err: (line) => process.stderr.write(`${line}\n`),
   cwd: process.cwd(),
+  errTerminal: process.stderr.isTTY ? process.stderr : undefined,
 });

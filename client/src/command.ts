@@ -10,13 +10,20 @@ export interface CommandIo {
   readonly out: (line: string) => void;
   readonly err: (line: string) => void;
   readonly cwd: string;
+  /** stderr when it is a terminal, which a progress bar may redraw; undefined when it is a file or pipe. */
+  readonly errTerminal?: NodeJS.WriteStream | undefined;
 }
 
 export interface Command {
   readonly name: string;
   /** One line for `sa-munit --help`. */
   readonly summary: string;
-  run(argv: readonly string[], io: CommandIo): Promise<void>;
+  /**
+   * Resolves when the command did what it was asked, or with the exit code of an outcome that is
+   * not an error of the command (some batch items failed, Ctrl-C); throws to fail with the code
+   * failureReport gives the error.
+   */
+  run(argv: readonly string[], io: CommandIo): Promise<number | void>;
 }
 
 type OptionsSpec = NonNullable<ParseArgsConfig['options']>;

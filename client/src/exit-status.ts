@@ -7,12 +7,14 @@ import { UsageError } from './usage-error.ts';
 
 export const EXIT_CODES = {
   ok: 0,
-  /** The API answered with an error; or an unexpected failure of this program (the message says which). */
+  /** The API answered with an error, or some batch items failed; or an unexpected failure of this program (the message says which). */
   apiError: 1,
   /** A usage or local file problem: nothing was sent, nothing written. */
   usage: 2,
   /** No answer from the API: refused, unresolvable, or not within --timeout. */
   unreachable: 3,
+  /** Stopped by Ctrl-C (128 + SIGINT, as a shell reports a process it interrupted). */
+  interrupted: 130,
 } as const;
 
 export function failureReport(error: unknown): { readonly exitCode: number; readonly message: string } {

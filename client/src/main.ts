@@ -4,10 +4,11 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Command, CommandIo } from './command.ts';
+import { batchCommand } from './commands/batch.ts';
 import { translateCommand } from './commands/translate.ts';
 import { EXIT_CODES, failureReport } from './exit-status.ts';
 
-const COMMANDS: readonly Command[] = [translateCommand];
+const COMMANDS: readonly Command[] = [translateCommand, batchCommand];
 
 const USAGE = `usage: sa-munit <command> [options]
 
@@ -43,8 +44,7 @@ export async function main(argv: readonly string[], io: CommandIo): Promise<numb
     return EXIT_CODES.usage;
   }
   try {
-    await command.run(rest, io);
-    return EXIT_CODES.ok;
+    return (await command.run(rest, io)) ?? EXIT_CODES.ok;
   } catch (error) {
     const { exitCode, message } = failureReport(error);
     io.err(`sa-munit ${command.name}: ${message}`);

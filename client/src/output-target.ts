@@ -18,7 +18,7 @@ import { UsageError } from './usage-error.ts';
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
 
 const EXTENSION_FORMATS: Readonly<Record<string, OutputFormat>> = { '.png': 'png', '.webp': 'webp', '.jpg': 'jpeg', '.jpeg': 'jpeg' };
-const FORMAT_EXTENSIONS: Readonly<Record<OutputFormat, string>> = { png: '.png', webp: '.webp', jpeg: '.jpg' };
+export const FORMAT_EXTENSIONS: Readonly<Record<OutputFormat, string>> = { png: '.png', webp: '.webp', jpeg: '.jpg' };
 
 export type OutputTarget =
   | { readonly kind: 'file'; readonly path: string; readonly format: OutputFormat }

@@ -4,7 +4,7 @@
  * invalid_parameters is refused here first, naming the option, without a request.
  */
 import { MAX_SEED } from '../../../contract/seed-style.ts';
-import { FIT_MODES, MAX_OUTPUTS, OUTPUT_FORMATS, translateParamsSchema } from '../../../contract/translate-params.ts';
+import { FIT_MODES, MAX_OUTPUTS, OUTPUT_FORMATS, translateParamsSchema, type TranslateParams } from '../../../contract/translate-params.ts';
 import { parseCommandLine } from '../command.ts';
 import { CONNECTION_OPTIONS, CONNECTION_USAGE } from '../connection-config.ts';
 import type { OutputFormat } from '../output-target.ts';
@@ -56,20 +56,22 @@ export interface TranslateOptions {
   readonly connection: { readonly url?: string | undefined; readonly key?: string | undefined; readonly timeout?: string | undefined };
 }
 
-export type TranslateCommandLine = { readonly kind: 'help' } | { readonly kind: 'translate'; readonly options: TranslateOptions };
+/** The translation options every command that translates shares, as the command line spells them. */
+export interface ApiParamValues {
+  readonly direction?: string | undefined;
+  readonly seed?: string | undefined;
+  readonly n?: string | undefined;
+  readonly format?: string | undefined;
+  readonly quality?: string | undefined;
+  readonly fit?: string | undefined;
+  readonly 'keep-aspect'?: boolean | undefined;
+}
 
-export function parseTranslateOptions(argv: readonly string[]): TranslateCommandLine {
-  const { values, positionals } = parseCommandLine(argv, TRANSLATE_OPTIONS);
-  if (values.help === true) return { kind: 'help' };
-  const [image, ...extra] = positionals;
-  if (image === undefined) throw new UsageError('<image>: missing (sa-munit translate <image> -o <out>)');
-  if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}" (one image at a time)`);
-  if (values.out === undefined || values.out === '') throw new UsageError('-o/--out: missing (a file, or a folder ending in /)');
-  const styleImage = values['style-image'];
-  if (styleImage !== undefined && (values.seed !== undefined || values.n !== undefined)) {
-    throw new UsageError('--style-image: cannot be combined with --seed or --n (the reference image fixes the style)');
-  }
-
+/**
+ * The options given, as API parameters (query-string spelling), and as the API's schema reads
+ * them; a value the API would refuse is a usage error naming the option.
+ */
+export function checkApiParams(values: ApiParamValues): { params: Record<string, string>; checked: TranslateParams } {
   const given: Record<string, string | undefined> = {
     direction: values.direction,
     seed: values.seed,
@@ -85,13 +87,31 @@ export function parseTranslateOptions(argv: readonly string[]): TranslateCommand
     const problems = checked.error.issues.map((issue) => `--${String(issue.path[0] ?? 'parameters').replace('_', '-')}: ${issue.message}`);
     throw new UsageError(problems.join('; '));
   }
+  return { params, checked: checked.data };
+}
+
+export type TranslateCommandLine = { readonly kind: 'help' } | { readonly kind: 'translate'; readonly options: TranslateOptions };
+
+export function parseTranslateOptions(argv: readonly string[]): TranslateCommandLine {
+  const { values, positionals } = parseCommandLine(argv, TRANSLATE_OPTIONS);
+  if (values.help === true) return { kind: 'help' };
+  const [image, ...extra] = positionals;
+  if (image === undefined) throw new UsageError('<image>: missing (sa-munit translate <image> -o <out>)');
+  if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}" (one image at a time)`);
+  if (values.out === undefined || values.out === '') throw new UsageError('-o/--out: missing (a file, or a folder ending in /)');
+  const styleImage = values['style-image'];
+  if (styleImage !== undefined && (values.seed !== undefined || values.n !== undefined)) {
+    throw new UsageError('--style-image: cannot be combined with --seed or --n (the reference image fixes the style)');
+  }
+
+  const { params, checked } = checkApiParams(values);
   return {
     kind: 'translate',
     options: {
       image,
       out: values.out,
       styleImage,
-      format: values.format === undefined ? undefined : checked.data.format,
+      format: values.format === undefined ? undefined : checked.format,
       params,
       connection: { url: values.url, key: values.key, timeout: values.timeout },
     },
