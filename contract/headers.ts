@@ -12,3 +12,12 @@ export const SEED_HEADER = 'x-seed';
 /** Name and version of the model that produced a result. */
 export const MODEL_NAME_HEADER = 'x-model-name';
 export const MODEL_VERSION_HEADER = 'x-model-version';
+
+/**
+ * How urgent a translation is: `interactive` (the default: someone is waiting) or `batch` (the
+ * batch consumer's items). The function serves interactive requests first and lets batch work
+ * fill at most part of its queue, so a burst of batch items cannot starve the synchronous API.
+ */
+export const PRIORITY_HEADER = 'x-request-priority';
+export const PRIORITIES = ['interactive', 'batch'] as const;
+export type Priority = (typeof PRIORITIES)[number];

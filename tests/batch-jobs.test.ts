@@ -8,6 +8,7 @@
  *   paged and streamed as a ZIP; signed progress and completion webhooks that verify;
  * - a job never has more items running than its cap, nor a key's jobs together more than the key's;
  * - a retried create with the same Idempotency-Key returns the same job, a different body is 422;
+ *   items are charged to the key's monthly quota at create, all or none, and cancelled ones refunded;
  * - cancel: items not started are cancelled, their uploads refused, the job ends `cancelled`;
  * - a poison item (a truncated PNG) fails through the dead-letter queue while the rest completes;
  * - with every replica gone, items are retried with backoff and then dead-lettered as failed with
@@ -276,6 +277,26 @@ describe('creating', () => {
     const conflicting = await createJob({ ...body, items: [{ name: 'three.png' }] }, { 'idempotency-key': 'order-4711' });
     expect(conflicting.status).toBe(422);
     expect(((await conflicting.json()) as { error: { code: string } }).error.code).toBe('idempotency_conflict');
+  });
+
+  it('charges items to the monthly quota at create, all or none, and gives cancelled ones back', async () => {
+    const store = { remote: false, env: undefined, persistTo };
+    const limited = (await createKey(store, { kind: 'secret', name: 'quota 10', origins: [], monthlyQuota: 10 })).token;
+    const create = (count: number) =>
+      fetch(`${edge!.url}/v1/batches`, {
+        method: 'POST',
+        headers: { ...auth(limited), 'content-type': 'application/json' },
+        body: JSON.stringify({ items: Array.from({ length: count }, () => ({})) }),
+      });
+    const tooMany = await create(11);
+    expect(tooMany.status).toBe(429);
+    expect(((await tooMany.json()) as { error: { code: string; message: string } }).error.message).toContain('fewer than the 11 items');
+    expect(tooMany.headers.get('retry-after')).toMatch(/^\d+$/);
+    expect((await create(6)).status).toBe(201);
+    const five = (await (await create(5)).json()) as BatchCreated;
+    expect((await create(1)).status).toBe(429);
+    expect((await fetch(five.status_url, { method: 'DELETE', headers: auth(limited) })).status).toBe(200);
+    expect((await create(4)).status).toBe(201);
   });
 
   it('refuses malformed creates with stable codes, naming the field', async () => {

@@ -198,6 +198,40 @@ describe('AdaptiveBatcher limits and deadlines', () => {
     expect(b.pending()).toBe(0);
   });
 
+  it('lets batch-priority items fill only part of the queue, keeping the rest for interactive ones', async () => {
+    const gate = deferred();
+    const executor = recordingExecutor(() => gate.promise);
+    const b = batcher({ execute: executor.execute, maxQueueLength: 8, maxBatchSize: 8 });
+    const accepted = [b.submit('g', item(0), far(), 'batch')];
+    await sleep(5); // item 0 runs; the next ones queue behind it
+    for (let id = 1; id <= 4; id++) accepted.push(b.submit('g', item(id), far(), 'batch'));
+    const refused = await b.submit('g', item(5), far(), 'batch').then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(refused).toMatchObject({ code: 'queue_full', status: 429 });
+    expect((refused as ApiError).message).toContain('batch work');
+    expect((refused as ApiError).retryAfterSeconds).toBeGreaterThanOrEqual(1);
+    // Interactive work still fits, up to the whole queue.
+    for (let id = 6; id <= 9; id++) accepted.push(b.submit('g', item(id), far()));
+    expect(b.pending()).toBe(8);
+    gate.resolve();
+    expect(await Promise.all(accepted)).toHaveLength(9);
+  });
+
+  it('queues interactive items ahead of batch items, so they go in the next batch', async () => {
+    const gate = deferred();
+    const executor = recordingExecutor((_, size) => (size === 1 && executor.batches.length === 1 ? gate.promise : 0));
+    const b = batcher({ execute: executor.execute, maxBatchSize: 3, maxQueueLength: 64 });
+    const all = [b.submit('g', item(0), far(), 'batch')];
+    await sleep(5); // item 0 runs alone and holds the only slot
+    for (let id = 1; id <= 5; id++) all.push(b.submit('g', item(id), far(), 'batch'));
+    all.push(b.submit('g', item(100), far()), b.submit('g', item(101), far(), 'interactive'));
+    gate.resolve();
+    await Promise.all(all);
+    expect(executor.batches.map((batch) => batch.ids)).toEqual([[0], [100, 101, 1], [2, 3, 4], [5]]);
+  });
+
   it('estimates Retry-After from the queue and the latency model', async () => {
     const gate = deferred();
     let calls = 0;

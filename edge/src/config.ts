@@ -68,8 +68,8 @@ const configSchema = z.object({
   PAGE_PUBLISHABLE_KEY: pagePublishableKey,
   /** Signs batch upload URLs (batch/upload-url.ts): a secret in production, at least 32 characters. */
   BATCH_UPLOAD_SECRET: z.string({ message: 'must be set (a secret of at least 32 characters)' }).min(32, 'must have at least 32 characters'),
-  BATCH_JOB_CONCURRENCY: integerVar(8, 1, 256), // items of one job in translation at once (the function's MAX_BATCH_SIZE)
-  BATCH_KEY_CONCURRENCY: integerVar(16, 1, 1024), // items of one key's jobs in translation at once
+  BATCH_JOB_CONCURRENCY: integerVar(16, 1, 256), // items of one job in translation at once (2 × the function's MAX_BATCH_SIZE)
+  BATCH_KEY_CONCURRENCY: integerVar(32, 1, 1024), // items of one key's jobs in translation at once
   BATCH_LEASE_MS: integerVar(120_000, 1000, 900_000), // how long a claimed item is held before another consumer may take it
   RESULTS: binding<ResultBucket>('RESULTS', 'put'),
   API_KEYS: binding<KeyValueStore>('API_KEYS', 'get'),

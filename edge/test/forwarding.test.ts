@@ -137,6 +137,14 @@ describe('forwardToFunctions against real replicas', () => {
     expect(second.attempts).toBe(1);
   });
 
+  it('answers 429 queue_full with Retry-After when every replica tried is full (busy, not broken)', async () => {
+    const opts = options([inject('busyReplicaUrl')]);
+    const error = await forwardToFunctions({ method: 'GET', path: '/v1/models' }, opts).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'queue_full', status: 429 });
+    expect((error as { retryAfterSeconds: number }).retryAfterSeconds).toBeGreaterThanOrEqual(1);
+    expect(opts.pool.replicas[0]!.breaker.state(Date.now())).toBe('closed');
+  });
+
   it('answers 503 with Retry-After when no replica can take the request', async () => {
     const dead = inject('deadReplicaUrls').slice(1, 3);
     const opts = options(dead);

@@ -13,11 +13,18 @@
  * batches run at once, one per execution slot (inference worker): while all are busy, requests
  * queue, and that queue is where batches form under load.
  *
+ * Priorities: an `interactive` item (someone waits for it) is queued ahead of every `batch` item of
+ * its key, so it goes in the next batch that forms; and batch items may fill only part of the
+ * queue (BATCH_QUEUE_SHARE), beyond which they get 429 queue_full and interactive ones still fit.
+ * The batch consumer honours that 429's Retry-After, so bulk work backs off instead of crowding
+ * out the synchronous API.
+ *
  * Deadlines are SLO-aware in BentoML's way: a request whose predicted finish (earliest slot free
  * + the predicted time of the smallest batch) is past its deadline is shed with 503
  * deadline_exceeded, on arrival or while queued, oldest first, instead of being run late.
  */
 import { ApiError } from '../../contract/errors.ts';
+import type { Priority } from '../../contract/headers.ts';
 import type { Feeds, TensorData } from '../inference/tensor-data.ts';
 import { ArrivalRate } from './arrival-rate.ts';
 import { decide } from './dispatch-policy.ts';
@@ -52,6 +59,7 @@ export interface BatcherOptions {
 
 interface Item {
   readonly inputs: Feeds;
+  readonly priority: Priority;
   readonly deadline: number;
   readonly queuedAt: number;
   readonly resolve: (outputs: Record<string, TensorData>) => void;
@@ -76,6 +84,8 @@ interface Running {
  * client sending ever new image sizes cannot grow memory without bound.
  */
 const MAX_TRACKED_KEYS = 1024;
+/** The share of maxQueueLength that batch-priority items may occupy; the rest is kept for interactive ones. */
+export const BATCH_QUEUE_SHARE = 0.5;
 /** Retry-After when the latency model has nothing to go on yet, s. */
 const DEFAULT_RETRY_AFTER_S = 1;
 
@@ -123,7 +133,7 @@ export class AdaptiveBatcher {
    * deadline_exceeded (503), a RangeError for inputs that cannot be batched under `key`, or the
    * executor's error.
    */
-  submit(key: string, inputs: Feeds, deadline: number): Promise<Record<string, TensorData>> {
+  submit(key: string, inputs: Feeds, deadline: number, priority: Priority = 'interactive'): Promise<Record<string, TensorData>> {
     if (this.#draining) return Promise.reject(new ApiError('shutting_down', 'the inference queue is draining for shutdown'));
     const problem = itemProblem(inputs);
     if (problem !== null) return Promise.reject(new RangeError(problem));
@@ -139,12 +149,24 @@ export class AdaptiveBatcher {
         }),
       );
     }
+    const batchLimit = Math.max(1, Math.floor(this.#options.maxQueueLength * BATCH_QUEUE_SHARE));
+    if (priority === 'batch' && this.#queued >= batchLimit) {
+      return Promise.reject(
+        new ApiError('queue_full', `the inference queue holds ${this.#queued} items, the most batch work may fill (${batchLimit}); retry later`, {
+          retryAfterSeconds: this.#retryAfterSeconds(state),
+        }),
+      );
+    }
     state.arrivals.record(now);
     if (!(this.#earliestFinish(state, now) <= deadline)) {
       return Promise.reject(deadlineExceeded(deadline, now, 'on arrival'));
     }
     return new Promise((resolve, reject) => {
-      state.queue.push({ inputs, deadline, queuedAt: now, resolve, reject });
+      const queued: Item = { inputs, priority, deadline, queuedAt: now, resolve, reject };
+      // Interactive items go ahead of every batch item (and behind earlier interactive ones).
+      const firstBatch = priority === 'interactive' ? state.queue.findIndex((other) => other.priority === 'batch') : -1;
+      if (firstBatch === -1) state.queue.push(queued);
+      else state.queue.splice(firstBatch, 0, queued);
       this.#queued++;
       this.#schedule();
     });

@@ -7,6 +7,7 @@
  * anywhere on the way is refused and the active one stays. Loads are serialised: a reload asked for
  * while one runs waits for it.
  */
+import type { Priority } from '../../contract/headers.ts';
 import type { Logger } from 'pino';
 import { ApiError } from '../../contract/errors.ts';
 import { TENSOR_NAMES, type Manifest } from '../../contract/manifest.ts';
@@ -42,10 +43,10 @@ export class ActiveModel {
    * Runs one item (leading dim 1) of a graph through the batcher: items of the same graph and
    * shape from concurrent requests share a model execution.
    */
-  infer(graph: string, feeds: Feeds, deadline: number): Promise<Record<string, TensorData>> {
+  infer(graph: string, feeds: Feeds, deadline: number, priority: Priority = 'interactive'): Promise<Record<string, TensorData>> {
     const image = feeds[TENSOR_NAMES.translator.image];
     const shape = image === undefined ? '' : image.dims.slice(1).join('x');
-    return this.batcher.submit(`${graph}:${shape}`, feeds, deadline);
+    return this.batcher.submit(`${graph}:${shape}`, feeds, deadline, priority);
   }
 
   acquire(): () => void {

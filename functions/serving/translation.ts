@@ -7,6 +7,7 @@ import sharp from 'sharp';
 import { ApiError } from '../../contract/errors.ts';
 import { TENSOR_NAMES, styleEncoderGraph, translatorGraph, type Manifest } from '../../contract/manifest.ts';
 import { deriveSeeds, styleFromSeed } from '../../contract/seed-style.ts';
+import type { Priority } from '../../contract/headers.ts';
 import type { TranslateParams } from '../../contract/translate-params.ts';
 import { CHANNELS, imageBatch, type ImageBatch } from '../lib/image-batch.ts';
 import { ImageDecodeError, batchToRgb, decodeToRgb, encodeRgb, rgbToBatch, type DecodeLimits } from '../lib/image-codec.ts';
@@ -19,6 +20,8 @@ export interface TranslationRequest {
   readonly styleImage?: Uint8Array;
   /** Absolute deadline, ms since the epoch. */
   readonly deadline: number;
+  /** Batch work waits behind interactive work in the batcher (contract/headers.ts). */
+  readonly priority?: Priority;
   readonly limits: DecodeLimits;
 }
 
@@ -59,6 +62,7 @@ export async function translate(active: ActiveModel, request: TranslationRequest
           [names.style]: { data: style, dims: [1, manifest.style_dim] },
         },
         request.deadline,
+        request.priority,
       );
       const translated = result[names.output];
       if (translated === undefined) throw new Error(`translator ${direction} returned no ${names.output}`);
@@ -135,6 +139,7 @@ async function stylesFor(
       styleEncoderGraph(manifest, target).file,
       { [names.image]: { data: reference, dims: [1, CHANNELS, size, size] } },
       request.deadline,
+      request.priority,
     );
     const style = result[names.output];
     if (style === undefined) throw new Error(`style encoder ${target} returned no ${names.output}`);

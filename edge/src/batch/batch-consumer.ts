@@ -11,15 +11,20 @@
  * 2. the content address, as the synchronous API computes it: a result already in R2 is reused,
  *    never computed again (items sharing an address in one delivery share one computation);
  * 3. otherwise the function pool, through the synchronous path's forwarding (failover, breakers,
- *    the functions' 429 and Retry-After); the result goes to R2 under its address.
+ *    the functions' 429 and Retry-After), marked `X-Request-Priority: batch` so each function
+ *    serves synchronous requests first and refuses batch work (429) before its queue fills; the
+ *    result goes to R2 under its address.
  *
- * Outcomes: done → the job records the address. A refusal no retry can change (the function's 4xx
+ * Outcomes: done → the job records the address. Every replica full (429 queue_full) → the item
+ * goes back to `queued` and the message is sent again after the replicas' Retry-After, without
+ * using up a retry (a busy pool is not a failing item). A refusal no retry can change (the function's 4xx
  * for this image) → the item fails at once with the function's reason, and the message goes to the
  * dead-letter queue for the record. Anything else (no replica, a deadline, R2 trouble) → the job
  * puts the item back and the message is retried with backoff, or after Retry-After when one was
  * given; once Queues has delivered it max_retries + 1 times it goes to the dead-letter queue,
  * whose consumer (dead-letters.ts) marks the item failed with its last reason.
  */
+import pLimit, { type LimitFunction } from 'p-limit';
 import type { BatchItemMessage, ItemError } from '../../../contract/batch-api.ts';
 import { contentAddress, type AddressedTranslation } from '../../../contract/content-address.ts';
 import { ApiError } from '../../../contract/errors.ts';
@@ -108,7 +113,7 @@ async function translateItem(config: EdgeConfig, body: BatchItemMessage, inFligh
   const work = (async (): Promise<Translated> => {
     if ((await store.get(address)) !== undefined) return { address };
     const { response, replicaUrl } = await forwardToFunctions(
-      { method: 'POST', path: `/v1/translate?${translateQuery(body.params)}`, body: () => image, contentType: IMAGE_MEDIA_TYPES[format] },
+      { method: 'POST', path: `/v1/translate?${translateQuery(body.params)}`, body: () => image, contentType: IMAGE_MEDIA_TYPES[format], priority: 'batch' },
       forwarding,
     );
     if (!response.ok) throw await functionError(response, replicaUrl);
@@ -150,7 +155,12 @@ async function handleMessage(config: EdgeConfig, message: Message, inFlight: Map
     message.ack();
   } catch (error) {
     const reason = itemError(error);
-    if (isRefusal(error)) {
+    if (error instanceof ApiError && error.code === 'queue_full') {
+      // Every replica is full: back off for as long as they asked, without using up a retry.
+      await slot.job.release(message.body.index, reason);
+      await config.batch.queue.send(message.body, { delaySeconds: Math.max(1, error.retryAfterSeconds ?? NO_SLOT_DELAY_SECONDS) });
+      message.ack();
+    } else if (isRefusal(error)) {
       await slot.job.fail(message.body.index, reason);
       await config.batch.deadLetters.send({ ...message.body, refusal: reason });
       message.ack();
@@ -168,9 +178,17 @@ export async function consumeBatchItems(batch: QueueBatch<BatchItemMessage>, env
   // A misconfigured edge throws here: every message is retried, none is lost.
   const config = loadConfig(env);
   const inFlight = new Map<string, Promise<Translated>>();
+  // A delivery may hold more of one job's items than its cap: the rest wait here and start the
+  // moment one finishes, keeping the function fed without asking the job's object again and again.
+  const perJob = new Map<string, LimitFunction>();
+  const limitFor = (job: string): LimitFunction => {
+    let limit = perJob.get(job);
+    if (limit === undefined) perJob.set(job, (limit = pLimit(config.batch.jobConcurrency)));
+    return limit;
+  };
   await Promise.all(
     batch.messages.map((message) =>
-      handleMessage(config, message, inFlight).catch((error: unknown) => {
+      limitFor(message.body.job)(() => handleMessage(config, message, inFlight)).catch((error: unknown) => {
         // The job's Durable Object or a queue was unreachable: deliver the message again later.
         console.error(JSON.stringify({ level: 'error', msg: 'batch item not processed', job: message.body.job, index: message.body.index, error: String(error) }));
         message.retry({ delaySeconds: backoffSeconds(message.attempts) });

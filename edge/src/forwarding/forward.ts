@@ -18,11 +18,12 @@
  * - any other answer (2xx, a 4xx that is the caller's fault, a 500 — a bug for this input, which
  *   another replica running the same code would repeat) is final.
  *
- * When nothing could answer: 503 with Retry-After (when the soonest replica may admit again), or
- * 503 deadline_exceeded when the budget ran out first.
+ * When nothing could answer: 429 queue_full when every replica tried answered 429 (busy, not
+ * broken), else 503 not_ready, both with Retry-After (when the soonest replica may admit again),
+ * or 503 deadline_exceeded when the budget ran out first.
  */
 import { ApiError } from '../../../contract/errors.ts';
-import { REQUEST_ID_HEADER, TIMEOUT_HEADER } from '../../../contract/headers.ts';
+import { PRIORITY_HEADER, REQUEST_ID_HEADER, TIMEOUT_HEADER, type Priority } from '../../../contract/headers.ts';
 import type { Replica, ReplicaPool } from './replica-pool.ts';
 import { retryAfterMs } from '../../../contract/retry-after.ts';
 
@@ -36,6 +37,8 @@ export interface FunctionRequest {
   /** Made per attempt: a body may be consumed by a failed attempt. */
   readonly body?: () => NonNullable<RequestInit['body']>;
   readonly contentType?: string;
+  /** Sent as X-Request-Priority; absent means interactive (the function's default). */
+  readonly priority?: Priority;
 }
 
 export interface ForwardOptions {
@@ -79,6 +82,7 @@ export async function forwardToFunctions(request: FunctionRequest, options: Forw
   const tried = new Set<Replica>();
   const failures: string[] = [];
   let deadlineHit = false;
+  let busyAnswers = 0;
 
   for (let attempt = 1; attempt <= options.maxAttempts; attempt += 1) {
     const budget = Math.min(options.attemptTimeoutMs, options.deadline - now());
@@ -94,6 +98,7 @@ export async function forwardToFunctions(request: FunctionRequest, options: Forw
 
     const headers = new Headers({ [REQUEST_ID_HEADER]: options.requestId, [TIMEOUT_HEADER]: String(Math.floor(budget)) });
     if (request.contentType !== undefined) headers.set('content-type', request.contentType);
+    if (request.priority !== undefined) headers.set(PRIORITY_HEADER, request.priority);
     if (options.authToken !== undefined) headers.set('authorization', `Bearer ${options.authToken}`);
 
     replica.breaker.onSend(now());
@@ -131,7 +136,10 @@ export async function forwardToFunctions(request: FunctionRequest, options: Forw
     const waitMs = retryAfterMs(response.headers.get('retry-after'), now(), pool.breakerOptions.cooldownMs);
     if (waitMs !== undefined) replica.notBefore = now() + waitMs;
     const code = errorCodeIn(body);
-    if (response.status === 429) replica.breaker.onSuccess();
+    if (response.status === 429) {
+      replica.breaker.onSuccess();
+      busyAnswers += 1;
+    }
     else if (code === 'deadline_exceeded') {
       replica.breaker.onInconclusive();
       if (!fullBudget) deadlineHit = true;
@@ -141,6 +149,10 @@ export async function forwardToFunctions(request: FunctionRequest, options: Forw
   }
 
   const tail = failures.length === 0 ? 'no replica is admitting requests' : failures.join('; ');
+  // Every replica tried said it is full: the pool is busy, not broken (429, not 503).
+  if (!deadlineHit && failures.length > 0 && busyAnswers === failures.length) {
+    throw new ApiError('queue_full', `every function replica tried is at capacity (${tail})`, { retryAfterSeconds: pool.retryAfterSeconds(now()) });
+  }
   if (deadlineHit) throw new ApiError('deadline_exceeded', `no function answered before the deadline (${tail})`, { retryAfterSeconds: 1 });
   throw new ApiError('not_ready', `no function replica could take the request (${tail})`, {
     retryAfterSeconds: pool.retryAfterSeconds(now()),

@@ -151,8 +151,9 @@ export function registerTranslationRoutes(app: OpenAPIHono<EdgeEnv>): void {
     try {
       return found === undefined ? await translateMiss() : resultResponse(c, address, found.result, 'HIT');
     } catch (error) {
-      // The caller is not charged for the edge's own failures (no replica, deadline, R2 down).
-      if (!(error instanceof ApiError) || error.status >= 500) await quota.refund().catch(() => {});
+      // The caller is not charged for the edge's own failures (no replica, every replica full,
+      // deadline, R2 down).
+      if (!(error instanceof ApiError) || error.status >= 500 || error.code === 'queue_full') await quota.refund().catch(() => {});
       throw error;
     }
   });

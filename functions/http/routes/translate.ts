@@ -18,6 +18,7 @@ import { translate } from '../../serving/translation.ts';
 import type { AppEnv } from '../app-env.ts';
 import { uploadLimit } from '../middleware/upload-limit.ts';
 import { deadlineOf } from '../deadline.ts';
+import { priorityOf } from '../priority.ts';
 import { readUpload } from '../read-upload.ts';
 import { errorResponses } from './error-responses.ts';
 
@@ -88,6 +89,7 @@ export function registerTranslateRoute(app: OpenAPIHono<AppEnv>, deps: Translate
             image: upload.image,
             ...(upload.styleImage === undefined ? {} : { styleImage: upload.styleImage }),
             deadline,
+            priority: priorityOf(c),
             limits: {
               maxInputBytes: config.limits.maxBodyBytes,
               maxInputPixels: config.limits.maxInputPixels,
