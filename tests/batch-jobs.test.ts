@@ -194,7 +194,8 @@ describe('a 500-item batch with a replica killed midway', () => {
     const computed = survivor + killedAt - (computedBefore - survivorBefore);
     // Every unique address computed at least once, the repeats never; a retried item whose first
     // attempt died with the replica may be computed a second time (at most one job's slots).
-    expect(computed).toBeGreaterThanOrEqual(UNIQUE);
+    // (The killed replica's count is read just before the kill: what it finished in between is missing.)
+    expect(computed).toBeGreaterThanOrEqual(UNIQUE - JOB_CONCURRENCY);
     expect(computed).toBeLessThanOrEqual(UNIQUE + 2 * JOB_CONCURRENCY);
     const { items } = await allResults(created.id, 1000);
     expect(new Set(items.map((item) => item.address)).size).toBe(UNIQUE);
@@ -293,10 +294,13 @@ describe('creating', () => {
     expect(((await tooMany.json()) as { error: { code: string; message: string } }).error.message).toContain('fewer than the 11 items');
     expect(tooMany.headers.get('retry-after')).toMatch(/^\d+$/);
     expect((await create(6)).status).toBe(201);
-    const five = (await (await create(5)).json()) as BatchCreated;
+    const four = await create(4);
+    expect(four.status).toBe(201);
+    expect((await create(1)).status).toBe(429); // 6 + 4 used: the quota is spent
+    const cancelled = await fetch(((await four.json()) as BatchCreated).status_url, { method: 'DELETE', headers: auth(limited) });
+    expect(cancelled.status).toBe(200);
+    expect((await create(4)).status).toBe(201); // the 4 cancelled items were given back
     expect((await create(1)).status).toBe(429);
-    expect((await fetch(five.status_url, { method: 'DELETE', headers: auth(limited) })).status).toBe(200);
-    expect((await create(4)).status).toBe(201);
   });
 
   it('refuses malformed creates with stable codes, naming the field', async () => {
