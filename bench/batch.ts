@@ -18,6 +18,7 @@
  *                       [--load-items <--items>] [--sync-rate 4] [--warmup 3]
  *                       [--workers N] [--intra-op-threads N]
  */
+import { appendFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -228,7 +229,10 @@ try {
 
   process.stderr.write('wrangler dev\n');
   // The committed local config (queue consumer, job and key slots); only the pool points at the bench's function.
-  const edge: WranglerDev = await startWranglerDev({ persistTo, vars: { FUNCTION_POOL: fn.url } });
+  // The whole edge log (the consumer logs deferrals, retries and refusals), for a run that looks wrong.
+  const edgeLog = join(tmpdir(), `bench-batch-wrangler-${process.pid}.log`); // kept after the run
+  process.stderr.write(`edge log: ${edgeLog}\n`);
+  const edge: WranglerDev = await startWranglerDev({ persistTo, vars: { FUNCTION_POOL: fn.url }, onLine: (line) => appendFileSync(edgeLog, `${line}\n`) });
   teardownSteps.push(() => edge.stop());
 
   // Distinct seeds everywhere: distinct content addresses, so every request and item is computed.

@@ -5,7 +5,8 @@
  *
  * - 500 items, one function replica SIGKILLed midway: every item done, nothing lost, each content
  *   address computed once (repeats reused) beyond the in-flight work the kill interrupted; results
- *   paged and streamed as a ZIP; signed progress and completion webhooks that verify;
+ *   paged and streamed as a ZIP; signed progress and completion webhooks that verify, and one
+ *   refused by its receiver delivered again after the backoff;
  * - a job never has more items running than its cap, nor a key's jobs together more than the key's;
  * - a retried create with the same Idempotency-Key returns the same job, a different body is 422;
  *   items are charged to the key's monthly quota at create, all or none, and cancelled ones refunded;
@@ -44,6 +45,7 @@ let square: Uint8Array;
 let receiver: Server | undefined;
 let webhookUrl = '';
 const deliveries: { body: Buffer; signature: string | undefined; receivedAt: number }[] = [];
+const refusedOnce = new Set<string>();
 
 /** Successful translations a function has computed, from its /metrics. */
 async function computedBy(fn: FunctionProcess): Promise<number> {
@@ -126,7 +128,11 @@ beforeAll(async () => {
     request.on('data', (chunk: Buffer) => chunks.push(chunk));
     request.on('end', () => {
       deliveries.push({ body: Buffer.concat(chunks), signature: request.headers[SIGNATURE_HEADER.toLowerCase()] as string | undefined, receivedAt: Date.now() });
-      response.writeHead(204).end();
+      // /hooks/flaky refuses each event's first delivery, so the retry with backoff is seen.
+      const event = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { id: string };
+      const firstTime = !refusedOnce.has(event.id);
+      if (request.url === '/hooks/flaky' && firstTime) refusedOnce.add(event.id);
+      response.writeHead(request.url === '/hooks/flaky' && firstTime ? 503 : 204).end();
     });
   });
   await new Promise<void>((listening) => receiver!.listen(port, '127.0.0.1', listening));
@@ -368,7 +374,8 @@ describe('a poison item', () => {
   it('reaches the dead-letter queue and is recorded as failed with its reason while the rest completes', async () => {
     const truncated = circle.slice(0, 300); // PNG magic, so it is accepted, but it cannot be decoded
     const form = new FormData();
-    form.set('batch', JSON.stringify({ params: { direction: 'b2a', seed: 77 } }));
+    const flakyUrl = webhookUrl.replace('/hooks/batch', '/hooks/flaky');
+    form.set('batch', JSON.stringify({ params: { direction: 'b2a', seed: 77 }, webhook: { url: flakyUrl } }));
     form.append('images', new Blob([circle], { type: 'image/png' }), 'good-1.png');
     form.append('images', new Blob([truncated], { type: 'image/png' }), 'poison.png');
     form.append('images', new Blob([square], { type: 'image/png' }), 'good-2.png');
@@ -386,6 +393,17 @@ describe('a poison item', () => {
     const until = Date.now() + 20_000;
     while (!(await deadLettered()) && Date.now() < until) await new Promise((wake) => setTimeout(wake, 200));
     expect(await deadLettered()).toBe(true);
+
+    // The completion webhook: refused once by the receiver, delivered again after the backoff.
+    const ours = () => deliveries.filter((d) => (JSON.parse(d.body.toString('utf8')) as BatchWebhookEvent).data.id === job.id);
+    const by = Date.now() + 20_000;
+    while (ours().length < 2 && Date.now() < by) await new Promise((wake) => setTimeout(wake, 100));
+    const [refused, retried] = ours();
+    expect(retried).toBeDefined();
+    expect(retried!.body.equals(refused!.body)).toBe(true); // the same event, signed again
+    expect(retried!.receivedAt - refused!.receivedAt).toBeGreaterThanOrEqual(900);
+    expect((await verifyWebhook(job.webhook_secret!, retried!.body, retried!.signature ?? null, Math.floor(retried!.receivedAt / 1000))).valid).toBe(true);
+    expect((JSON.parse(retried!.body.toString('utf8')) as BatchWebhookEvent).data).toMatchObject({ status: 'completed', counts: { done: 2, failed: 1 } });
   });
 });
 

@@ -20,6 +20,7 @@ export interface StoredObject {
 /** R2Bucket, as far as the edge uses it. */
 export interface ResultBucket {
   get(key: string): Promise<StoredObject | null>;
+  head(key: string): Promise<object | null>;
   put(
     key: string,
     value: ArrayBuffer | Uint8Array,

@@ -12,6 +12,7 @@ declare module 'cloudflare:test' {
   export const env: {
     readonly RESULTS?: {
       get(key: string): Promise<unknown>;
+      head(key: string): Promise<object | null>;
       put(key: string, value: ArrayBuffer, options?: object): Promise<unknown>;
       delete(keys: string | string[]): Promise<void>;
     };

@@ -12,9 +12,15 @@ export interface WranglerDev {
   stop(): Promise<void>;
 }
 
-export async function startWranglerDev(options: { vars: Record<string, string>; persistTo: string; readyTimeoutMs?: number }): Promise<WranglerDev> {
+export async function startWranglerDev(options: {
+  vars: Record<string, string>;
+  persistTo: string;
+  readyTimeoutMs?: number;
+  /** Every output line, for a caller that keeps the whole log (output() has the last lines only). */
+  onLine?: (line: string) => void;
+}): Promise<WranglerDev> {
   const port = await freePort();
-  const edge = startEdgeDev({ port, inspectorPort: await freePort(), persistTo: options.persistTo, vars: options.vars });
+  const edge = startEdgeDev({ port, inspectorPort: await freePort(), persistTo: options.persistTo, vars: options.vars, onLine: options.onLine });
   const url = `http://127.0.0.1:${port}`;
   try {
     await edge.waitUntilReady(`${url}/healthz`, options.readyTimeoutMs ?? 60_000);

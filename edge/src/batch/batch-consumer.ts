@@ -49,9 +49,12 @@ const backoffSeconds = (attempts: number): number => Math.min(60, 2 ** Math.max(
 
 type Message = QueueMessage<BatchItemMessage>;
 
-interface Slot {
-  readonly job: BatchJobStub;
-  release(): Promise<void>;
+/** One JSON line per unusual outcome (the normal path logs nothing: thousands of items). */
+function log(level: 'info' | 'warn' | 'error', msg: string, message: Message, fields: Record<string, unknown>): void {
+  const line = JSON.stringify({ level, msg, job: message.body.job, index: message.body.index, deliveries: message.attempts, ...fields });
+  if (level === 'error') console.error(line);
+  else if (level === 'warn') console.warn(line);
+  else console.log(line);
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -64,24 +67,39 @@ function quotaOf(config: EdgeConfig, keyId: string): KeyQuotaStub {
   return config.keyQuotas.get(config.keyQuotas.idFromName(keyId) as never);
 }
 
-/** A key slot and the job's claim on the item; 'skip' when there is nothing left to do for it. */
-async function acquireSlot(config: EdgeConfig, message: Message): Promise<Slot | 'skip' | 'later'> {
-  const { job: jobId, index, key_id: keyId } = message.body;
-  const job = jobOf(config, jobId);
-  const quota = quotaOf(config, keyId);
-  const { jobConcurrency, keyConcurrency, leaseMs } = config.batch;
+/** The job's claim on the item (its cap), polled for a while; 'skip' when there is nothing left to do. */
+async function claimItem(config: EdgeConfig, message: Message): Promise<BatchJobStub | 'skip' | 'later'> {
+  const job = jobOf(config, message.body.job);
   const started = Date.now();
   for (;;) {
-    const lease = await quota.leaseBatchSlots(1, keyConcurrency, leaseMs);
-    if (lease.granted === 1) {
-      const claim = await job.claim([index], jobConcurrency, leaseMs);
-      if (claim.granted.length === 1) return { job, release: () => quota.releaseBatchSlots(lease.lease, 1) };
-      await quota.releaseBatchSlots(lease.lease, 1);
-      if (claim.skip.length === 1) return 'skip';
-    }
+    const claim = await job.claim([message.body.index], config.batch.jobConcurrency, config.batch.leaseMs);
+    if (claim.granted.length === 1) return job;
+    if (claim.skip.length === 1) return 'skip';
     if (Date.now() - started > SLOT_WAIT_MS) return 'later';
     await sleep(SLOT_POLL_MS + Math.random() * SLOT_POLL_MS);
   }
+}
+
+/**
+ * Slots of the key's cap for one delivery's messages of that key: one lease for all of them (not
+ * one per item), polled for while the key has none free. Zero after SLOT_WAIT_MS without any.
+ */
+async function leaseKeySlots(config: EdgeConfig, keyId: string, wanted: number): Promise<{ granted: number; release(): Promise<void> }> {
+  const quota = quotaOf(config, keyId);
+  const started = Date.now();
+  for (;;) {
+    const lease = await quota.leaseBatchSlots(wanted, config.batch.keyConcurrency, config.batch.leaseMs);
+    if (lease.granted > 0 || Date.now() - started > SLOT_WAIT_MS) {
+      return { granted: lease.granted, release: () => quota.releaseBatchSlots(lease.lease, lease.granted).catch(() => {}) };
+    }
+    await sleep(SLOT_POLL_MS + Math.random() * SLOT_POLL_MS);
+  }
+}
+
+async function sendLater(config: EdgeConfig, message: Message): Promise<void> {
+  log('info', 'batch item waits for a slot', message, { delaySeconds: NO_SLOT_DELAY_SECONDS });
+  await config.batch.queue.send(message.body, { delaySeconds: NO_SLOT_DELAY_SECONDS });
+  message.ack();
 }
 
 type Translated = { readonly address: string };
@@ -111,7 +129,7 @@ async function translateItem(config: EdgeConfig, body: BatchItemMessage, inFligh
 
   const store = new ResultStore({ bucket: config.results, cache: undefined, origin: '', background: undefined });
   const work = (async (): Promise<Translated> => {
-    if ((await store.get(address)) !== undefined) return { address };
+    if (await store.has(address)) return { address };
     const { response, replicaUrl } = await forwardToFunctions(
       { method: 'POST', path: `/v1/translate?${translateQuery(body.params)}`, body: () => image, contentType: IMAGE_MEDIA_TYPES[format], priority: 'batch' },
       forwarding,
@@ -143,34 +161,34 @@ function itemError(error: unknown): ItemError {
 }
 
 async function handleMessage(config: EdgeConfig, message: Message, inFlight: Map<string, Promise<Translated>>): Promise<void> {
-  const slot = await acquireSlot(config, message);
-  if (slot === 'skip') return message.ack();
-  if (slot === 'later') {
-    await config.batch.queue.send(message.body, { delaySeconds: NO_SLOT_DELAY_SECONDS });
-    return message.ack();
-  }
+  const job = await claimItem(config, message);
+  if (job === 'skip') return message.ack();
+  if (job === 'later') return sendLater(config, message);
   try {
     const { address } = await translateItem(config, message.body, inFlight);
-    await slot.job.complete(message.body.index, address);
+    await job.complete(message.body.index, address);
     message.ack();
   } catch (error) {
     const reason = itemError(error);
     if (error instanceof ApiError && error.code === 'queue_full') {
       // Every replica is full: back off for as long as they asked, without using up a retry.
-      await slot.job.release(message.body.index, reason);
-      await config.batch.queue.send(message.body, { delaySeconds: Math.max(1, error.retryAfterSeconds ?? NO_SLOT_DELAY_SECONDS) });
+      const delaySeconds = Math.max(1, error.retryAfterSeconds ?? NO_SLOT_DELAY_SECONDS);
+      log('info', 'batch item deferred: every replica is full', message, { delaySeconds });
+      await job.release(message.body.index, reason);
+      await config.batch.queue.send(message.body, { delaySeconds });
       message.ack();
     } else if (isRefusal(error)) {
-      await slot.job.fail(message.body.index, reason);
+      log('warn', 'batch item refused', message, { code: reason.code, reason: reason.message });
+      await job.fail(message.body.index, reason);
       await config.batch.deadLetters.send({ ...message.body, refusal: reason });
       message.ack();
     } else {
-      await slot.job.release(message.body.index, reason);
       const retryAfter = error instanceof ApiError ? error.retryAfterSeconds : undefined;
-      message.retry({ delaySeconds: retryAfter ?? backoffSeconds(message.attempts) });
+      const delaySeconds = retryAfter ?? backoffSeconds(message.attempts);
+      log('warn', 'batch item failed, retrying', message, { code: reason.code, reason: reason.message, delaySeconds });
+      await job.release(message.body.index, reason);
+      message.retry({ delaySeconds });
     }
-  } finally {
-    await slot.release().catch(() => {}); // the lease lapses on its own
   }
 }
 
@@ -178,21 +196,47 @@ export async function consumeBatchItems(batch: QueueBatch<BatchItemMessage>, env
   // A misconfigured edge throws here: every message is retried, none is lost.
   const config = loadConfig(env);
   const inFlight = new Map<string, Promise<Translated>>();
-  // A delivery may hold more of one job's items than its cap: the rest wait here and start the
-  // moment one finishes, keeping the function fed without asking the job's object again and again.
-  const perJob = new Map<string, LimitFunction>();
-  const limitFor = (job: string): LimitFunction => {
-    let limit = perJob.get(job);
-    if (limit === undefined) perJob.set(job, (limit = pLimit(config.batch.jobConcurrency)));
-    return limit;
+  const byKey = new Map<string, Message[]>();
+  for (const message of batch.messages) byKey.set(message.body.key_id, [...(byKey.get(message.body.key_id) ?? []), message]);
+  await Promise.all([...byKey].map(([keyId, messages]) => consumeForKey(config, keyId, messages, inFlight)));
+}
+
+/**
+ * One key's messages of a delivery: as many at once as the key's lease allows, and per job as many
+ * as its cap; the rest wait here and start the moment one finishes, which keeps the function fed
+ * without asking the Durable Objects again and again.
+ */
+async function consumeForKey(config: EdgeConfig, keyId: string, messages: readonly Message[], inFlight: Map<string, Promise<Translated>>): Promise<void> {
+  const retryLater = (message: Message, error: unknown) => {
+    // A Durable Object or a queue was unreachable: deliver the message again later.
+    log('error', 'batch item not processed', message, { error: String(error) });
+    message.retry({ delaySeconds: backoffSeconds(message.attempts) });
   };
-  await Promise.all(
-    batch.messages.map((message) =>
-      limitFor(message.body.job)(() => handleMessage(config, message, inFlight)).catch((error: unknown) => {
-        // The job's Durable Object or a queue was unreachable: deliver the message again later.
-        console.error(JSON.stringify({ level: 'error', msg: 'batch item not processed', job: message.body.job, index: message.body.index, error: String(error) }));
-        message.retry({ delaySeconds: backoffSeconds(message.attempts) });
-      }),
-    ),
-  );
+  let slots: Awaited<ReturnType<typeof leaseKeySlots>>;
+  try {
+    slots = await leaseKeySlots(config, keyId, messages.length);
+  } catch (error) {
+    for (const message of messages) retryLater(message, error);
+    return;
+  }
+  try {
+    if (slots.granted === 0) {
+      await Promise.all(messages.map((message) => sendLater(config, message).catch((error: unknown) => retryLater(message, error))));
+      return;
+    }
+    const keyLimit = pLimit(slots.granted);
+    const jobLimits = new Map<string, LimitFunction>();
+    const jobLimit = (job: string): LimitFunction => {
+      let limit = jobLimits.get(job);
+      if (limit === undefined) jobLimits.set(job, (limit = pLimit(config.batch.jobConcurrency)));
+      return limit;
+    };
+    await Promise.all(
+      messages.map((message) =>
+        jobLimit(message.body.job)(() => keyLimit(() => handleMessage(config, message, inFlight))).catch((error: unknown) => retryLater(message, error)),
+      ),
+    );
+  } finally {
+    await slots.release();
+  }
 }

@@ -300,13 +300,21 @@ export class BatchJob extends DurableObject<EdgeBindings> implements BatchJobApi
     this.#finish(index, 'failed', { error });
   }
 
-  /** A transient failure: queued again (the consumer retries the message), the error kept as the latest reason. */
+  /**
+   * A transient failure: queued again (the consumer retries the message), the error kept as the
+   * latest reason. In a job cancelled meanwhile the item is cancelled instead: nothing will want it.
+   */
   async release(index: number, error: ItemError): Promise<void> {
+    const job = this.#job()!;
+    const cancelled = job.cancelled_at !== null;
     this.#sql.exec(
-      `UPDATE items SET status = 'queued', lease_until = 0, error_code = ?, error_message = ? WHERE idx = ? AND status = 'running'`,
-      error.code, error.message, index,
+      `UPDATE items SET status = ?, lease_until = 0, error_code = ?, error_message = ? WHERE idx = ? AND status = 'running'`,
+      cancelled ? 'cancelled' : 'queued', error.code, error.message, index,
     );
     this.#touch();
+    if (!cancelled) return;
+    this.ctx.waitUntil(this.#refund(job, 1));
+    this.#afterItemFinished();
   }
 
   /** The dead-letter queue's verdict: failed, with the refusal or the last recorded reason. */

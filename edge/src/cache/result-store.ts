@@ -85,6 +85,11 @@ export class ResultStore {
     return { result, layer: 'r2' };
   }
 
+  /** Whether R2 holds the address (metadata only: nothing is read or cached). */
+  async has(address: string): Promise<boolean> {
+    return CONTENT_ADDRESS_PATTERN.test(address) && (await this.#bucket.head(objectKey(address))) !== null;
+  }
+
   /** R2 first and awaited (the durable copy exists before the client hears of the address), then the cache. */
   async put(address: string, result: StoredResult): Promise<void> {
     await this.#bucket.put(objectKey(address), result.bytes, {
