@@ -10,19 +10,21 @@
  *    goal: batch items/s ≥ 80% of raw;
  *  - the synchronous API during a batch: POST /v1/translations latency (distinct seeds, one at a
  *    time at a fixed rate) on an idle stack, and while a second job is being processed; the p99
- *    ratio says what a batch costs the synchronous customers.
+ *    ratio says what a batch costs the synchronous customers. The same straight at the function
+ *    (interactive priority) separates its priority lane from the edge's share of this machine.
  *
  * A benchmark, not a test: nothing here fails on a slow number, it only reports it.
  *
  *   npm run bench:batch [-- --items 2000] [--raw 400] [--sync 100] [--concurrency 16]
- *                       [--load-items <--items>] [--sync-rate 4] [--warmup 3]
+ *                       [--load-items <--items>] [--sync-rate 4] [--warmup 3] [--pin]
  *                       [--workers N] [--intra-op-threads N]
  */
+import { execFile } from 'node:child_process';
 import { appendFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseArgs, promisify } from 'node:util';
 import pLimit from 'p-limit';
 import type { BatchCreated, BatchJobView, BatchResultsPage } from '../contract/batch-api.ts';
 import { loadManifestFromDir } from '../contract/manifest-dir.ts';
@@ -73,8 +75,12 @@ const { values } = parseArgs({
     warmup: { type: 'string', default: '3' },
     workers: { type: 'string' },
     'intra-op-threads': { type: 'string' },
+    /** Function on CPU 0, edge and this process on CPU 1 (taskset): the edge's cost off the function's core, as in production. */
+    pin: { type: 'boolean', default: false },
   },
 });
+const pinned = values.pin;
+const execFileAsync = promisify(execFile);
 const itemCount = positiveInteger('items', values.items);
 const rawCount = positiveInteger('raw', values.raw);
 const syncCount = positiveInteger('sync', values.sync);
@@ -208,12 +214,19 @@ try {
   const fn: FunctionProcess = await startFunction({ MODEL_SOURCE: modelDir, LOG_LEVEL: 'warn', SHUTDOWN_GRACE_MS: '2000', ...poolEnv });
   teardownSteps.push(() => fn.stop());
   await fn.waitUntilReady();
+  if (pinned) {
+    // Every thread of the function (inference workers included) on CPU 0; this process on CPU 1,
+    // so wrangler and workerd, started below as its children, inherit CPU 1.
+    await execFileAsync('taskset', ['-a', '-c', '-p', '0', String(fn.child.pid)]);
+    await execFileAsync('taskset', ['-a', '-c', '-p', '1', String(process.pid)]);
+  }
   const served = ((await (await fetch(`${fn.url}/v1/models`)).json()) as { models: { execution_provider: 'cpu' | 'cuda' }[] }).models[0]!;
   const defaults = defaultPoolSize(availableParallelism(), served.execution_provider);
+  const placement = pinned ? '; pinned: function on CPU 0, edge (wrangler, workerd) and the bench on CPU 1' : '; unpinned: function, edge and bench share every core';
   const poolDescription =
     `${workers ?? defaults.workers} worker(s) × ${intraOpThreads ?? defaults.intraOpThreads} intra-op thread(s)` +
     (workers === undefined && intraOpThreads === undefined ? ' (the function\'s default pool sizing)' : ' (set by --workers/--intra-op-threads)') +
-    `, ${served.execution_provider} provider`;
+    `, ${served.execution_provider} provider${placement}`;
 
   // Every synchronous edge translation this run sends: warm-up, idle and under load.
   const plannedTranslations = warmupCount + 2 * syncCount;
@@ -357,7 +370,17 @@ try {
    * One synchronous request at a time, started every 1/syncRate s (or as soon as the previous one
    * ends when it takes longer), until `count` were sent or `stopWhen` says so.
    */
-  const paced = async (count: number, label: string, stopWhen: () => boolean = () => false): Promise<{ latencies: number[]; statuses: Statuses }> => {
+  /** Straight to the function (interactive priority, like the edge's synchronous requests); the latency of a 200, else undefined. */
+  const timedViaFunction = async (seed: number, statuses: Statuses): Promise<number | undefined> => {
+    const started = performance.now();
+    return (await viaFunction(seed, statuses)) ? performance.now() - started : undefined;
+  };
+  const paced = async (
+    count: number,
+    label: string,
+    stopWhen: () => boolean = () => false,
+    send: (seed: number, statuses: Statuses) => Promise<number | undefined> = viaEdge,
+  ): Promise<{ latencies: number[]; statuses: Statuses }> => {
     const latencies: number[] = [];
     const statuses = new Statuses();
     const intervalMs = 1000 / syncRate;
@@ -370,7 +393,7 @@ try {
         if (due > performance.now()) await sleep(due - performance.now());
         if (stopWhen()) break;
         sent += 1;
-        const latency = await viaEdge(nextSeed++, statuses);
+        const latency = await send(nextSeed++, statuses);
         if (latency !== undefined) latencies.push(latency);
       }
     } finally {
@@ -434,6 +457,7 @@ try {
 
   process.stderr.write(`sync, idle: ${syncCount} requests, one at a time at ${syncRate}/s\n`);
   const idle = await paced(syncCount, 'sync idle');
+  const idleDirect = await paced(syncCount, 'function direct, idle', () => false, timedViaFunction);
 
   // ---- 2b. the synchronous API while a second job is processed
 
@@ -451,7 +475,12 @@ try {
   });
   // A failed poll must end the paced requests too, not leave them waiting for a completion.
   following.catch(() => (loadCompleted = true));
-  const loaded = await paced(syncCount, 'sync during batch', () => loadCompleted);
+  // Through the edge and straight to the function at once: the second shows the function's
+  // priority lane on its own, without the edge's share of this machine's CPU.
+  const [loaded, loadedDirect] = await Promise.all([
+    paced(syncCount, 'sync during batch', () => loadCompleted),
+    paced(syncCount, 'function direct during batch', () => loadCompleted, timedViaFunction),
+  ]);
   loadFinishedAtSyncEnd = loadView.counts.done + loadView.counts.failed;
   const loadFollowed = await following;
   const loadFailures = loadFollowed.view.counts.failed > 0 ? await failures(loadJob.id) : [];
@@ -495,12 +524,17 @@ try {
     run.statuses.errors(200),
   ];
   const p99Ratio = percentile(loaded.latencies, 99) / percentile(idle.latencies, 99);
+  const p99DirectRatio = percentile(loadedDirect.latencies, 99) / percentile(idleDirect.latencies, 99);
+  const during = `during a ${loadItemCount}-item batch (second job; ${loadFinishedAtSyncEnd - loadFinishedAtSyncStart} of its items finished meanwhile)`;
   const syncRows: Cell[][] = [
-    ['idle stack', ...latencyCells(idle)],
-    [`during a ${loadItemCount}-item batch (second job; ${loadFinishedAtSyncEnd - loadFinishedAtSyncStart} of its items finished meanwhile)`, ...latencyCells(loaded)],
+    ['edge POST /v1/translations, idle stack', ...latencyCells(idle)],
+    [`edge POST /v1/translations, ${during}`, ...latencyCells(loaded)],
     ['  p99 during batch / p99 idle', '', `${p99Ratio.toFixed(2)}×`, '', '', '', ''],
+    ['function POST /v1/translate (interactive), idle', ...latencyCells(idleDirect)],
+    ['function POST /v1/translate (interactive), during the same batch', ...latencyCells(loadedDirect)],
+    ['  p99 during batch / p99 idle', '', `${p99DirectRatio.toFixed(2)}×`, '', '', '', ''],
   ];
-  console.log(`Synchronous API — edge POST /v1/translations, secret key, distinct seeds, one at a time at ${syncRate} req/s`);
+  console.log(`Synchronous requests — distinct seeds, one at a time at ${syncRate} req/s each way (during the batch both ways at once)`);
   console.log(textTable(['load', 'n', 'p50', 'p95', 'p99', 'max', 'errors'], syncRows));
 
   const notes = [
@@ -511,6 +545,8 @@ try {
     ...loadFailures.map((line) => `load job failed ${line}`),
     ...idle.statuses.describe(200).map((line) => `sync idle: ${line}`),
     ...loaded.statuses.describe(200).map((line) => `sync during batch: ${line}`),
+    ...idleDirect.statuses.describe(200).map((line) => `function direct idle: ${line}`),
+    ...loadedDirect.statuses.describe(200).map((line) => `function direct during batch: ${line}`),
   ];
   if (notes.length > 0) console.log(`\nerrors:\n${notes.map((line) => `  ${line}`).join('\n')}`);
 

@@ -2,12 +2,13 @@
  * The batch queue's consumer: one Queues message per item (contract/batch-api.ts BatchItemMessage).
  * For each message, in parallel within a delivered batch:
  *
- * 1. a slot: one of the key's batch slots (KeyQuota's lease, BATCH_KEY_CONCURRENCY) and a claim on
- *    the item from its job (BatchJob.claim, BATCH_JOB_CONCURRENCY). Both caps hold across every
- *    consumer invocation, so one customer's burst takes at most that many function slots and the
- *    synchronous API keeps the rest. Waiting for a slot polls briefly; a message that still has
- *    none is sent again with a delay and acknowledged (a retry would count against max_retries,
- *    and waiting for capacity is not a failure);
+ * 1. a slot: the delivery leases slots of the key's cap once for all its messages of that key
+ *    (KeyQuota's lease, BATCH_KEY_CONCURRENCY), and each item is claimed from its job
+ *    (BatchJob.claim, BATCH_JOB_CONCURRENCY), a job's items in waves of up to its cap: one claim
+ *    and one settle call per wave, not per item. Both caps hold across every consumer invocation,
+ *    so one customer's burst takes at most that many function slots. A slot held elsewhere is
+ *    polled for briefly, and a message that still has none is sent again with a delay and
+ *    acknowledged (a retry would count against max_retries, and waiting is not a failure);
  * 2. the content address, as the synchronous API computes it: a result already in R2 is reused,
  *    never computed again (items sharing an address in one delivery share one computation);
  * 3. otherwise the function pool, through the synchronous path's forwarding (failover, breakers,
@@ -17,14 +18,13 @@
  *
  * Outcomes: done → the job records the address. Every replica full (429 queue_full) → the item
  * goes back to `queued` and the message is sent again after the replicas' Retry-After, without
- * using up a retry (a busy pool is not a failing item). A refusal no retry can change (the function's 4xx
- * for this image) → the item fails at once with the function's reason, and the message goes to the
+ * using up a retry (a busy pool is not a failing item). A refusal no retry can change (the
+ * function's 4xx for this image) → the item fails at once with the function's reason, and the message goes to the
  * dead-letter queue for the record. Anything else (no replica, a deadline, R2 trouble) → the job
  * puts the item back and the message is retried with backoff, or after Retry-After when one was
  * given; once Queues has delivered it max_retries + 1 times it goes to the dead-letter queue,
  * whose consumer (dead-letters.ts) marks the item failed with its last reason.
  */
-import pLimit, { type LimitFunction } from 'p-limit';
 import type { BatchItemMessage, ItemError } from '../../../contract/batch-api.ts';
 import { contentAddress, type AddressedTranslation } from '../../../contract/content-address.ts';
 import { ApiError } from '../../../contract/errors.ts';
@@ -32,6 +32,7 @@ import { MODEL_NAME_HEADER, MODEL_VERSION_HEADER } from '../../../contract/heade
 import { IMAGE_MEDIA_TYPES, sniffImageFormat } from '../../../contract/image-sniff.ts';
 import { translateQuery } from '../../../contract/translate-params.ts';
 import type { BatchJobStub, EdgeBindings, KeyQuotaStub, QueueBatch, QueueMessage } from '../bindings.ts';
+import type { Settlement } from './batch-job.ts';
 import { ResultStore } from '../cache/result-store.ts';
 import { loadConfig, type EdgeConfig } from '../config.ts';
 import { forwardToFunctions, type ForwardOptions } from '../forwarding/forward.ts';
@@ -59,25 +60,23 @@ function log(level: 'info' | 'warn' | 'error', msg: string, message: Message, fi
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Messages already acknowledged or retried: a later failure in their wave must not retry them again. */
+const answered = new WeakSet<Message>();
+function ack(message: Message): void {
+  answered.add(message);
+  message.ack();
+}
+function retry(message: Message, delaySeconds: number): void {
+  answered.add(message);
+  message.retry({ delaySeconds });
+}
+
 function jobOf(config: EdgeConfig, id: string): BatchJobStub {
   return config.batch.jobs.get(config.batch.jobs.idFromString(id) as never);
 }
 
 function quotaOf(config: EdgeConfig, keyId: string): KeyQuotaStub {
   return config.keyQuotas.get(config.keyQuotas.idFromName(keyId) as never);
-}
-
-/** The job's claim on the item (its cap), polled for a while; 'skip' when there is nothing left to do. */
-async function claimItem(config: EdgeConfig, message: Message): Promise<BatchJobStub | 'skip' | 'later'> {
-  const job = jobOf(config, message.body.job);
-  const started = Date.now();
-  for (;;) {
-    const claim = await job.claim([message.body.index], config.batch.jobConcurrency, config.batch.leaseMs);
-    if (claim.granted.length === 1) return job;
-    if (claim.skip.length === 1) return 'skip';
-    if (Date.now() - started > SLOT_WAIT_MS) return 'later';
-    await sleep(SLOT_POLL_MS + Math.random() * SLOT_POLL_MS);
-  }
 }
 
 /**
@@ -99,7 +98,7 @@ async function leaseKeySlots(config: EdgeConfig, keyId: string, wanted: number):
 async function sendLater(config: EdgeConfig, message: Message): Promise<void> {
   log('info', 'batch item waits for a slot', message, { delaySeconds: NO_SLOT_DELAY_SECONDS });
   await config.batch.queue.send(message.body, { delaySeconds: NO_SLOT_DELAY_SECONDS });
-  message.ack();
+  ack(message);
 }
 
 type Translated = { readonly address: string };
@@ -160,34 +159,125 @@ function itemError(error: unknown): ItemError {
   return { code: 'internal', message: error instanceof Error ? error.message : String(error) };
 }
 
-async function handleMessage(config: EdgeConfig, message: Message, inFlight: Map<string, Promise<Translated>>): Promise<void> {
-  const job = await claimItem(config, message);
-  if (job === 'skip') return message.ack();
-  if (job === 'later') return sendLater(config, message);
+/** What became of one claimed item: what its job records, and what then happens to its message. */
+interface Outcome {
+  readonly settlement: Settlement;
+  /** Acknowledge, retry or re-send the message; called once the job has recorded the settlement. */
+  readonly after: () => Promise<void>;
+}
+
+async function outcomeOf(config: EdgeConfig, message: Message, inFlight: Map<string, Promise<Translated>>): Promise<Outcome> {
+  const index = message.body.index;
   try {
     const { address } = await translateItem(config, message.body, inFlight);
-    await job.complete(message.body.index, address);
-    message.ack();
+    return { settlement: { index, kind: 'done', address }, after: async () => ack(message) };
   } catch (error) {
     const reason = itemError(error);
     if (error instanceof ApiError && error.code === 'queue_full') {
       // Every replica is full: back off for as long as they asked, without using up a retry.
       const delaySeconds = Math.max(1, error.retryAfterSeconds ?? NO_SLOT_DELAY_SECONDS);
       log('info', 'batch item deferred: every replica is full', message, { delaySeconds });
-      await job.release(message.body.index, reason);
-      await config.batch.queue.send(message.body, { delaySeconds });
-      message.ack();
-    } else if (isRefusal(error)) {
+      return {
+        settlement: { index, kind: 'released', error: reason },
+        after: async () => {
+          await config.batch.queue.send(message.body, { delaySeconds });
+          ack(message);
+        },
+      };
+    }
+    if (isRefusal(error)) {
       log('warn', 'batch item refused', message, { code: reason.code, reason: reason.message });
-      await job.fail(message.body.index, reason);
-      await config.batch.deadLetters.send({ ...message.body, refusal: reason });
-      message.ack();
-    } else {
-      const retryAfter = error instanceof ApiError ? error.retryAfterSeconds : undefined;
-      const delaySeconds = retryAfter ?? backoffSeconds(message.attempts);
-      log('warn', 'batch item failed, retrying', message, { code: reason.code, reason: reason.message, delaySeconds });
-      await job.release(message.body.index, reason);
-      message.retry({ delaySeconds });
+      return {
+        settlement: { index, kind: 'failed', error: reason },
+        after: async () => {
+          await config.batch.deadLetters.send({ ...message.body, refusal: reason });
+          ack(message);
+        },
+      };
+    }
+    const retryAfter = error instanceof ApiError ? error.retryAfterSeconds : undefined;
+    const delaySeconds = retryAfter ?? backoffSeconds(message.attempts);
+    log('warn', 'batch item failed, retrying', message, { code: reason.code, reason: reason.message, delaySeconds });
+    return { settlement: { index, kind: 'released', error: reason }, after: async () => retry(message, delaySeconds) };
+  }
+}
+
+/**
+ * The key's slots leased for one delivery, shared by its jobs' waves: a wave takes what is free
+ * (up to what it needs) and gives it back when done, so items counted as running never exceed
+ * the key's lease.
+ */
+class KeySlots {
+  #free: number;
+  #waiters: (() => void)[] = [];
+
+  constructor(count: number) {
+    this.#free = count;
+  }
+
+  /** Up to `wanted` slots, waiting until at least one is free. */
+  async take(wanted: number): Promise<number> {
+    while (this.#free === 0) await new Promise<void>((wake) => this.#waiters.push(wake));
+    const taken = Math.min(wanted, this.#free);
+    this.#free -= taken;
+    return taken;
+  }
+
+  give(count: number): void {
+    if (count <= 0) return;
+    this.#free += count;
+    for (const wake of this.#waiters.splice(0)) wake();
+  }
+}
+
+/**
+ * One job's messages of a delivery, in waves sized by the job's cap and the key's free slots: claim
+ * a wave (one call to the job), translate it (the function batches it), record every outcome (one
+ * call), then the next. Two calls per wave instead of two per item: the job's object and the
+ * edge's CPU are what limit a batch's rate once the function is fast.
+ */
+async function consumeJobMessages(config: EdgeConfig, messages: readonly Message[], slots: KeySlots, inFlight: Map<string, Promise<Translated>>): Promise<void> {
+  const job = jobOf(config, messages[0]!.body.job);
+  // A message delivered twice in one batch (a re-send racing a retry) needs doing once.
+  const byIndex = new Map<number, Message>();
+  for (const message of messages) {
+    if (byIndex.has(message.body.index)) ack(message);
+    else byIndex.set(message.body.index, message);
+  }
+  let waiting = [...byIndex.values()];
+  let refusedSince: number | undefined;
+  while (waiting.length > 0) {
+    const taken = await slots.take(Math.min(waiting.length, config.batch.jobConcurrency));
+    const wave = waiting.slice(0, taken);
+    let claim: Awaited<ReturnType<BatchJobStub['claim']>>;
+    try {
+      claim = await job.claim(wave.map((message) => message.body.index), config.batch.jobConcurrency, config.batch.leaseMs);
+    } catch (error) {
+      slots.give(taken);
+      throw error;
+    }
+    slots.give(taken - claim.granted.length);
+    for (const index of claim.skip) ack(byIndex.get(index)!);
+    // Items refused for now go to the back, so they do not block the ones behind them.
+    const later = new Set(claim.later);
+    waiting = [...waiting.slice(taken), ...wave.filter((message) => later.has(message.body.index))];
+    if (claim.granted.length === 0) {
+      // The job's cap is taken (by another delivery): poll for a while, then hand the rest back.
+      refusedSince ??= Date.now();
+      if (claim.later.length > 0 && Date.now() - refusedSince > SLOT_WAIT_MS) {
+        await Promise.all(waiting.map((message) => sendLater(config, message)));
+        return;
+      }
+      if (claim.later.length > 0) await sleep(SLOT_POLL_MS + Math.random() * SLOT_POLL_MS);
+      continue;
+    }
+    refusedSince = undefined;
+    try {
+      const outcomes = await Promise.all(claim.granted.map((index) => outcomeOf(config, byIndex.get(index)!, inFlight)));
+      await job.settle(outcomes.map((outcome) => outcome.settlement));
+      await Promise.all(outcomes.map((outcome) => outcome.after()));
+    } finally {
+      slots.give(claim.granted.length);
     }
   }
 }
@@ -201,16 +291,13 @@ export async function consumeBatchItems(batch: QueueBatch<BatchItemMessage>, env
   await Promise.all([...byKey].map(([keyId, messages]) => consumeForKey(config, keyId, messages, inFlight)));
 }
 
-/**
- * One key's messages of a delivery: as many at once as the key's lease allows, and per job as many
- * as its cap; the rest wait here and start the moment one finishes, which keeps the function fed
- * without asking the Durable Objects again and again.
- */
+/** One key's messages of a delivery: one lease of the key's slots for all, then each job's waves. */
 async function consumeForKey(config: EdgeConfig, keyId: string, messages: readonly Message[], inFlight: Map<string, Promise<Translated>>): Promise<void> {
   const retryLater = (message: Message, error: unknown) => {
+    if (answered.has(message)) return;
     // A Durable Object or a queue was unreachable: deliver the message again later.
     log('error', 'batch item not processed', message, { error: String(error) });
-    message.retry({ delaySeconds: backoffSeconds(message.attempts) });
+    retry(message, backoffSeconds(message.attempts));
   };
   let slots: Awaited<ReturnType<typeof leaseKeySlots>>;
   try {
@@ -224,16 +311,14 @@ async function consumeForKey(config: EdgeConfig, keyId: string, messages: readon
       await Promise.all(messages.map((message) => sendLater(config, message).catch((error: unknown) => retryLater(message, error))));
       return;
     }
-    const keyLimit = pLimit(slots.granted);
-    const jobLimits = new Map<string, LimitFunction>();
-    const jobLimit = (job: string): LimitFunction => {
-      let limit = jobLimits.get(job);
-      if (limit === undefined) jobLimits.set(job, (limit = pLimit(config.batch.jobConcurrency)));
-      return limit;
-    };
+    const keySlots = new KeySlots(slots.granted);
+    const byJob = new Map<string, Message[]>();
+    for (const message of messages) byJob.set(message.body.job, [...(byJob.get(message.body.job) ?? []), message]);
     await Promise.all(
-      messages.map((message) =>
-        jobLimit(message.body.job)(() => keyLimit(() => handleMessage(config, message, inFlight))).catch((error: unknown) => retryLater(message, error)),
+      [...byJob.values()].map((jobMessages) =>
+        consumeJobMessages(config, jobMessages, keySlots, inFlight).catch((error: unknown) => {
+          for (const message of jobMessages) retryLater(message, error);
+        }),
       ),
     );
   } finally {

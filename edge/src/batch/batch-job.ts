@@ -65,6 +65,15 @@ export interface ClaimOutcome {
   readonly skip: readonly number[];
 }
 
+/**
+ * What became of a claimed item: done (its result's address), failed (a refusal no retry would
+ * change), or released (a transient failure: queued again, the error kept as its latest reason).
+ */
+export type Settlement =
+  | { readonly index: number; readonly kind: 'done'; readonly address: string }
+  | { readonly index: number; readonly kind: 'failed'; readonly error: ItemError }
+  | { readonly index: number; readonly kind: 'released'; readonly error: ItemError };
+
 export type UploadState = 'awaiting_upload' | 'uploaded' | 'cancelled' | 'unknown';
 
 /** The RPC surface the Worker calls through a stub (bindings.ts types the stub with it). */
@@ -74,9 +83,7 @@ export interface BatchJobApi {
   uploadState(index: number): Promise<{ state: UploadState; keyId: string | null }>;
   markUploaded(indices: readonly number[]): Promise<number[]>;
   claim(indices: readonly number[], cap: number, leaseMs: number): Promise<ClaimOutcome>;
-  complete(index: number, address: string): Promise<void>;
-  fail(index: number, error: ItemError): Promise<void>;
-  release(index: number, error: ItemError): Promise<void>;
+  settle(settlements: readonly Settlement[]): Promise<void>;
   deadLetter(index: number, error: ItemError | undefined): Promise<void>;
   cancel(keyId: string): Promise<BatchJobView | undefined>;
   results(keyId: string, after: number, limit: number, status: ItemStatus | undefined): Promise<{ items: BatchResultItem[]; last: number | null } | undefined>;
@@ -291,20 +298,20 @@ export class BatchJob extends DurableObject<EdgeBindings> implements BatchJobApi
     return { granted, later, skip };
   }
 
-  async complete(index: number, address: string): Promise<void> {
-    this.#finish(index, 'done', { address });
-  }
-
-  /** A refusal no retry would change (the function's 4xx for this image, say). */
-  async fail(index: number, error: ItemError): Promise<void> {
-    this.#finish(index, 'failed', { error });
+  /** Records a wave's outcomes in one call (the consumer's, once per wave of claimed items). */
+  async settle(settlements: readonly Settlement[]): Promise<void> {
+    for (const settlement of settlements) {
+      if (settlement.kind === 'done') this.#finish(settlement.index, 'done', { address: settlement.address });
+      else if (settlement.kind === 'failed') this.#finish(settlement.index, 'failed', { error: settlement.error });
+      else this.#release(settlement.index, settlement.error);
+    }
   }
 
   /**
    * A transient failure: queued again (the consumer retries the message), the error kept as the
    * latest reason. In a job cancelled meanwhile the item is cancelled instead: nothing will want it.
    */
-  async release(index: number, error: ItemError): Promise<void> {
+  #release(index: number, error: ItemError): void {
     const job = this.#job()!;
     const cancelled = job.cancelled_at !== null;
     this.#sql.exec(
