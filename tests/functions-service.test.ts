@@ -269,6 +269,7 @@ describe('function serving the committed model', () => {
     ['style of the wrong length', circle, '?style=1,2', 400, 'invalid_parameters', {}],
     ['unknown direction', circle, '?direction=cats-to-dogs', 400, 'unknown_direction', {}],
     ['bad deadline header', circle, '', 400, 'invalid_parameters', { 'x-request-timeout-ms': 'soon' }],
+    ['unknown priority', circle, '', 400, 'invalid_parameters', { 'x-request-priority': 'urgent' }],
   ])('answers %s with a stable 4xx code and stays up', async (_label, body, query, status, code, headers) => {
     const response = await translateRaw(fn.url, await body(), query, headers);
     expect(response.status).toBe(status);
@@ -293,6 +294,15 @@ describe('function serving the committed model', () => {
     expect(text.toLowerCase()).toContain('connection: close');
     expect(JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4)) as unknown).toMatchObject({ error: { code: 'payload_too_large' } });
     expect((await fetch(`${fn.url}/v2/health/live`)).status).toBe(200);
+  });
+
+  it('translates batch-priority requests like any other (the priority only orders its queue)', async () => {
+    const image = await circle();
+    const [batch, interactive] = await Promise.all(
+      ['batch', 'interactive'].map((priority) => translateRaw(fn.url, image, '?seed=5', { 'x-request-priority': priority })),
+    );
+    expect([batch!.status, interactive!.status]).toEqual([200, 200]);
+    expect(Buffer.from(await batch!.arrayBuffer()).equals(Buffer.from(await interactive!.arrayBuffer()))).toBe(true);
   });
 
   it('sheds a request that cannot meet its deadline with 503', async () => {
