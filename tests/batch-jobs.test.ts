@@ -289,17 +289,18 @@ describe('creating', () => {
   it('charges items to the monthly quota at create, all or none, and gives cancelled ones back', async () => {
     const store = { remote: false, env: undefined, persistTo };
     const limited = (await createKey(store, { kind: 'secret', name: 'quota 10', origins: [], monthlyQuota: 10 })).token;
-    const create = (count: number) =>
+    const create = (count: number, headers: Record<string, string> = {}) =>
       fetch(`${edge!.url}/v1/batches`, {
         method: 'POST',
-        headers: { ...auth(limited), 'content-type': 'application/json' },
+        headers: { ...auth(limited), 'content-type': 'application/json', ...headers },
         body: JSON.stringify({ items: Array.from({ length: count }, () => ({})) }),
       });
     const tooMany = await create(11);
     expect(tooMany.status).toBe(429);
     expect(((await tooMany.json()) as { error: { code: string; message: string } }).error.message).toContain('fewer than the 11 items');
     expect(tooMany.headers.get('retry-after')).toMatch(/^\d+$/);
-    expect((await create(6)).status).toBe(201);
+    const six = await create(6, { 'idempotency-key': 'six' });
+    expect(six.status).toBe(201);
     const four = await create(4);
     expect(four.status).toBe(201);
     expect((await create(1)).status).toBe(429); // 6 + 4 used: the quota is spent
@@ -307,6 +308,10 @@ describe('creating', () => {
     expect(cancelled.status).toBe(200);
     expect((await create(4)).status).toBe(201); // the 4 cancelled items were given back
     expect((await create(1)).status).toBe(429);
+    // A retried create is not charged again: it gets its job even with the quota spent.
+    const replayed = await create(6, { 'idempotency-key': 'six' });
+    expect(replayed.status).toBe(200);
+    expect(((await replayed.json()) as BatchCreated).id).toBe(((await six.json()) as BatchCreated).id);
   });
 
   it('refuses malformed creates with stable codes, naming the field', async () => {
@@ -327,6 +332,16 @@ describe('creating', () => {
     }
     const noKey = await fetch(`${edge!.url}/v1/batches`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"items":[{}]}' });
     expect(noKey.status).toBe(401);
+    // A publishable key (a web page's) may not create batches, even from its own origin.
+    const store = { remote: false, env: undefined, persistTo };
+    const publishable = (await createKey(store, { kind: 'publishable', name: 'page', origins: ['http://localhost:5173'] })).token;
+    const fromPage = await fetch(`${edge!.url}/v1/batches`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${publishable}`, origin: 'http://localhost:5173', 'content-type': 'application/json' },
+      body: '{"items":[{}]}',
+    });
+    expect(fromPage.status).toBe(403);
+    expect(((await fromPage.json()) as { error: { message: string } }).error.message).toContain('secret key');
   });
 });
 

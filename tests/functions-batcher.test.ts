@@ -232,6 +232,20 @@ describe('AdaptiveBatcher limits and deadlines', () => {
     expect(executor.batches.map((batch) => batch.ids)).toEqual([[0], [100, 101, 1], [2, 3, 4], [5]]);
   });
 
+  it('runs a key headed by an interactive item before keys of older batch work', async () => {
+    const gate = deferred();
+    const executor = recordingExecutor(() => (executor.batches.length === 1 ? gate.promise : 0));
+    const b = batcher({ execute: executor.execute, maxBatchSize: 8, maxQueueLength: 64, maxQueueDelayMs: 0 });
+    const all = [b.submit('first', item(0), far())];
+    await sleep(5); // item 0 runs and holds the only slot
+    for (let id = 1; id <= 3; id++) all.push(b.submit('batch-key', item(id), far(), 'batch'));
+    await sleep(5);
+    all.push(b.submit('interactive-key', item(100, 3), far()));
+    gate.resolve();
+    await Promise.all(all);
+    expect(executor.batches.map((batch) => batch.key)).toEqual(['first', 'interactive-key', 'batch-key']);
+  });
+
   it('estimates Retry-After from the queue and the latency model', async () => {
     const gate = deferred();
     let calls = 0;

@@ -7,8 +7,9 @@
  *   --resume <id>    that job, when --out holds no state: its items are matched to the folder's
  *                    files by name
  *   neither          a new job. Its Idempotency-Key is a digest of the files (names, sizes,
- *                    sha256s) and the options, so a run that crashed between the create and
- *                    saving the state gets the same job back instead of a second one.
+ *                    sha256s), the options and the output folder, so a run that crashed between
+ *                    the create and saving the state gets the same job back instead of a second
+ *                    one, while the same folder sent again into another --out is a new job.
  *
  * The state is saved before any image is uploaded.
  */
@@ -45,9 +46,9 @@ export async function startJob(client: ApiClient, request: StartRequest, saved: 
   return createJob(client, request);
 }
 
-/** What the Idempotency-Key covers: every byte sent for the job, so equal keys mean equal requests. */
-export function idempotencyKey(files: readonly BatchFile[], body: BatchCreateInput): string {
-  const fingerprint = JSON.stringify({ files: files.map((file) => [file.name, file.size, file.sha256]), body });
+/** What the Idempotency-Key covers: every byte sent for the job and where its results go. */
+export function idempotencyKey(files: readonly BatchFile[], body: BatchCreateInput, out: string): string {
+  const fingerprint = JSON.stringify({ files: files.map((file) => [file.name, file.size, file.sha256]), body, out: resolve(out) });
   return `sa-munit-batch-${sha256Hex(fingerprint)}`;
 }
 
@@ -58,7 +59,7 @@ async function createJob(client: ApiClient, request: StartRequest): Promise<Star
     items: files.map((file) => ({ name: file.name })),
     ...(webhook === undefined ? {} : { webhook: { url: webhook } }),
   };
-  const { job, replayed } = await client.createBatch(body, idempotencyKey(files, body));
+  const { job, replayed } = await client.createBatch(body, idempotencyKey(files, body, request.out));
   for (const upload of job.uploads) {
     if (files[upload.index] === undefined) throw new Error(`the created job hands out an upload URL for item ${upload.index}, which it was not sent`);
   }

@@ -7,6 +7,7 @@ declare module 'cloudflare:workers' {
   export interface SqlCursorSlice<T> extends Iterable<T> {
     toArray(): T[];
     one(): T;
+    readonly rowsWritten: number;
   }
   export interface SqlStorageSlice {
     exec<T extends Record<string, SqlValue>>(query: string, ...bindings: unknown[]): SqlCursorSlice<T>;

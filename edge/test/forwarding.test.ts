@@ -137,6 +137,16 @@ describe('forwardToFunctions against real replicas', () => {
     expect(second.attempts).toBe(1);
   });
 
+  it('a 429 to batch work does not keep interactive requests away from that replica', async () => {
+    const opts = options([inject('busyReplicaUrl'), inject('functionUrl')]);
+    load(opts.pool.replicas[1], 100);
+    const busy = opts.pool.replicas[0]!;
+    const before = busy.notBefore;
+    const first = await forwardToFunctions({ method: 'GET', path: '/v1/models', priority: 'batch' }, opts);
+    expect(first.attempts).toBe(2);
+    expect(busy.notBefore).toBe(before);
+  });
+
   it('answers 429 queue_full with Retry-After when every replica tried is full (busy, not broken)', async () => {
     const opts = options([inject('busyReplicaUrl')]);
     const error = await forwardToFunctions({ method: 'GET', path: '/v1/models' }, opts).catch((e: unknown) => e);

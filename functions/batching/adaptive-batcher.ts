@@ -278,7 +278,10 @@ export class AdaptiveBatcher {
     return wakeAt;
   }
 
-  /** Among keys whose policy says go, the one whose oldest item has waited longest. */
+  /**
+   * Among keys whose policy says go, one whose head is interactive before any whose head is batch
+   * work, and among those the one whose head has waited longest.
+   */
   #nextBatch(now: number): { go: { key: string; state: KeyState } | undefined; recheckAt: number } {
     let best: { key: string; state: KeyState } | undefined;
     let recheckAt = Number.POSITIVE_INFINITY;
@@ -286,7 +289,7 @@ export class AdaptiveBatcher {
     for (const [key, state] of this.#keys) {
       const head = state.queue[0];
       if (head === undefined) continue;
-      if (best !== undefined && (best.state.queue[0] as Item).queuedAt <= head.queuedAt) continue;
+      if (best !== undefined && !goesBefore(head, best.state.queue[0] as Item)) continue;
       const batch = state.queue.slice(0, maxBatchSize);
       const { interceptMs, perItemMs } = state.latency.coefficients;
       const decision = decide({
@@ -365,6 +368,12 @@ export class AdaptiveBatcher {
     const batches = Math.ceil(this.#queued / maxBatchSize) + this.#running.size;
     return Math.max(1, Math.ceil((batches * perBatchMs) / concurrency / 1000));
   }
+}
+
+/** Whether a key headed by `item` should run before one headed by `other`. */
+function goesBefore(item: Item, other: Item): boolean {
+  if (item.priority !== other.priority) return item.priority === 'interactive';
+  return item.queuedAt < other.queuedAt;
 }
 
 function deadlineExceeded(deadline: number, now: number, when: string): ApiError {

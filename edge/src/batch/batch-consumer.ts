@@ -16,9 +16,10 @@
  *    serves synchronous requests first and refuses batch work (429) before its queue fills; the
  *    result goes to R2 under its address.
  *
- * Outcomes: done → the job records the address. Every replica full (429 queue_full) → the item
- * goes back to `queued` and the message is sent again after the replicas' Retry-After, without
- * using up a retry (a busy pool is not a failing item). A refusal no retry can change (the
+ * Outcomes: done → the job records the address. Every replica full (429 queue_full), or the item
+ * shed for its deadline behind interactive work (deadline_exceeded) → the item goes back to
+ * `queued` and the message is sent again after the Retry-After, without using up a retry (a busy
+ * pool is not a failing item). A refusal no retry can change (the
  * function's 4xx for this image) → the item fails at once with the function's reason, and the message goes to the
  * dead-letter queue for the record. Anything else (no replica, a deadline, R2 trouble) → the job
  * puts the item back and the message is retried with backoff, or after Retry-After when one was
@@ -27,7 +28,7 @@
  */
 import type { BatchItemMessage, ItemError } from '../../../contract/batch-api.ts';
 import { contentAddress, type AddressedTranslation } from '../../../contract/content-address.ts';
-import { ApiError } from '../../../contract/errors.ts';
+import { ApiError, ERROR_CODES } from '../../../contract/errors.ts';
 import { MODEL_NAME_HEADER, MODEL_VERSION_HEADER } from '../../../contract/headers.ts';
 import { IMAGE_MEDIA_TYPES, sniffImageFormat } from '../../../contract/image-sniff.ts';
 import { translateQuery } from '../../../contract/translate-params.ts';
@@ -154,10 +155,18 @@ async function translateItem(config: EdgeConfig, body: BatchItemMessage, inFligh
 /** A refusal that would be the same on every retry: the caller's input, not the service's state. */
 const isRefusal = (error: unknown): error is ApiError => error instanceof ApiError && error.status >= 400 && error.status < 500 && error.status !== 429;
 
+/**
+ * The reason the job keeps (and its owner reads): a refusal's own words (about their image), but
+ * for the service's failures only the code's public description: their details name replicas and
+ * internals, which go to the log instead.
+ */
 function itemError(error: unknown): ItemError {
-  if (error instanceof ApiError) return { code: error.code, message: error.message };
-  return { code: 'internal', message: error instanceof Error ? error.message : String(error) };
+  if (error instanceof ApiError && error.status < 500) return { code: error.code, message: error.message };
+  const code = error instanceof ApiError ? error.code : 'internal';
+  return { code, message: ERROR_CODES[code].description };
 }
+
+const detailOf = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
 /** What became of one claimed item: what its job records, and what then happens to its message. */
 interface Outcome {
@@ -173,10 +182,11 @@ async function outcomeOf(config: EdgeConfig, message: Message, inFlight: Map<str
     return { settlement: { index, kind: 'done', address }, after: async () => ack(message) };
   } catch (error) {
     const reason = itemError(error);
-    if (error instanceof ApiError && error.code === 'queue_full') {
-      // Every replica is full: back off for as long as they asked, without using up a retry.
+    if (error instanceof ApiError && (error.code === 'queue_full' || error.code === 'deadline_exceeded')) {
+      // Every replica is full, or shed the item as it could not finish in time behind interactive
+      // work: back off for as long as they asked, without using up a retry (busy is not failing).
       const delaySeconds = Math.max(1, error.retryAfterSeconds ?? NO_SLOT_DELAY_SECONDS);
-      log('info', 'batch item deferred: every replica is full', message, { delaySeconds });
+      log('info', 'batch item deferred: the functions are busy', message, { code: error.code, delaySeconds, detail: error.message });
       return {
         settlement: { index, kind: 'released', error: reason },
         after: async () => {
@@ -197,7 +207,7 @@ async function outcomeOf(config: EdgeConfig, message: Message, inFlight: Map<str
     }
     const retryAfter = error instanceof ApiError ? error.retryAfterSeconds : undefined;
     const delaySeconds = retryAfter ?? backoffSeconds(message.attempts);
-    log('warn', 'batch item failed, retrying', message, { code: reason.code, reason: reason.message, delaySeconds });
+    log('warn', 'batch item failed, retrying', message, { code: reason.code, detail: detailOf(error), delaySeconds });
     return { settlement: { index, kind: 'released', error: reason }, after: async () => retry(message, delaySeconds) };
   }
 }

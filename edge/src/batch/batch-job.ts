@@ -79,6 +79,8 @@ export type UploadState = 'awaiting_upload' | 'uploaded' | 'cancelled' | 'unknow
 /** The RPC surface the Worker calls through a stub (bindings.ts types the stub with it). */
 export interface BatchJobApi {
   create(spec: JobSpec): Promise<CreateOutcome>;
+  /** The existing job for a retried create: replayed, conflict (another request), or undefined (none yet). */
+  replay(keyId: string, fingerprint: string): Promise<CreateOutcome | undefined>;
   view(keyId: string): Promise<BatchJobView | undefined>;
   uploadState(index: number): Promise<{ state: UploadState; keyId: string | null }>;
   markUploaded(indices: readonly number[]): Promise<number[]>;
@@ -91,7 +93,7 @@ export interface BatchJobApi {
   awaitingUpload(keyId: string, after: number, limit: number): Promise<number[] | undefined>;
 }
 
-/** Webhook retry delays: about 9 hours of attempts in all, then the delivery is given up. */
+/** Webhook retry delays: about 4.7 hours of attempts in all, then the delivery is given up. */
 const WEBHOOK_BACKOFF_SECONDS = [1, 5, 30, 120, 600, 1800, 3600, 3 * 3600];
 
 interface JobRow {
@@ -200,12 +202,16 @@ export class BatchJob extends DurableObject<EdgeBindings> implements BatchJobApi
     return job !== undefined && job.key_id === keyId ? job : undefined;
   }
 
-  async create(spec: JobSpec): Promise<CreateOutcome> {
+  async replay(keyId: string, fingerprint: string): Promise<CreateOutcome | undefined> {
     const existing = this.#job();
-    if (existing !== undefined) {
-      if (existing.key_id !== spec.keyId || existing.fingerprint !== spec.fingerprint) return { kind: 'conflict' };
-      return { kind: 'replayed', view: this.#view(existing), webhookSecret: existing.webhook_secret };
-    }
+    if (existing === undefined) return undefined;
+    if (existing.key_id !== keyId || existing.fingerprint !== fingerprint) return { kind: 'conflict' };
+    return { kind: 'replayed', view: this.#view(existing), webhookSecret: existing.webhook_secret };
+  }
+
+  async create(spec: JobSpec): Promise<CreateOutcome> {
+    const replayed = await this.replay(spec.keyId, spec.fingerprint);
+    if (replayed !== undefined) return replayed;
     const now = Date.now();
     this.ctx.storage.transactionSync(() => {
       this.#sql.exec(
@@ -290,7 +296,7 @@ export class BatchJob extends DurableObject<EdgeBindings> implements BatchJobApi
         later.push(index);
         continue;
       }
-      if (item.status !== 'running') running += 1; // an expired lease was not counted as running
+      running += 1; // an expired lease was not counted above, and is live again now
       this.#sql.exec(`UPDATE items SET status = 'running', attempts = attempts + 1, lease_until = ? WHERE idx = ?`, now + leaseMs, index);
       granted.push(index);
     }
@@ -314,12 +320,13 @@ export class BatchJob extends DurableObject<EdgeBindings> implements BatchJobApi
   #release(index: number, error: ItemError): void {
     const job = this.#job()!;
     const cancelled = job.cancelled_at !== null;
-    this.#sql.exec(
+    const changed = this.#sql.exec(
       `UPDATE items SET status = ?, lease_until = 0, error_code = ?, error_message = ? WHERE idx = ? AND status = 'running'`,
       cancelled ? 'cancelled' : 'queued', error.code, error.message, index,
-    );
+    ).rowsWritten;
     this.#touch();
-    if (!cancelled) return;
+    // Only an item this call moved is refunded and counted (a late release of a finished one is not).
+    if (!cancelled || changed === 0) return;
     this.ctx.waitUntil(this.#refund(job, 1));
     this.#afterItemFinished();
   }
@@ -341,7 +348,7 @@ export class BatchJob extends DurableObject<EdgeBindings> implements BatchJobApi
       status, outcome.address ?? null, outcome.error?.code ?? null, outcome.error?.message ?? null, index,
     );
     this.#touch();
-    this.#afterItemFinished();
+    this.#afterItemFinished(true);
   }
 
   async cancel(keyId: string): Promise<BatchJobView | undefined> {
@@ -396,8 +403,11 @@ export class BatchJob extends DurableObject<EdgeBindings> implements BatchJobApi
     this.#sql.exec('UPDATE job SET updated_at = ? WHERE id = 1', Date.now());
   }
 
-  /** Progress and completion: the job's end, and webhooks for both. */
-  #afterItemFinished(): void {
+  /**
+   * Progress and completion: the job's end, and webhooks for both. `counted` when an item just
+   * became done or failed (progress events count those), not for cancellations.
+   */
+  #afterItemFinished(counted = false): void {
     const job = this.#job()!;
     if (job.finished_at !== null) return;
     const counts = this.#counts();
@@ -410,7 +420,7 @@ export class BatchJob extends DurableObject<EdgeBindings> implements BatchJobApi
       // Failed items produced nothing: they are given back to the quota (cancelled ones were at cancel).
       this.ctx.waitUntil(this.#refund(job, counts.failed));
       this.#schedule('batch.completed');
-    } else if (job.webhook_every !== null && counts.done + counts.failed > 0 && (counts.done + counts.failed) % job.webhook_every === 0) {
+    } else if (counted && job.webhook_every !== null && (counts.done + counts.failed) % job.webhook_every === 0) {
       this.#schedule('batch.progress');
     }
   }

@@ -83,6 +83,7 @@ export async function forwardToFunctions(request: FunctionRequest, options: Forw
   const failures: string[] = [];
   let deadlineHit = false;
   let busyAnswers = 0;
+  let longestBusyWaitMs = 0;
 
   for (let attempt = 1; attempt <= options.maxAttempts; attempt += 1) {
     const budget = Math.min(options.attemptTimeoutMs, options.deadline - now());
@@ -134,11 +135,15 @@ export async function forwardToFunctions(request: FunctionRequest, options: Forw
       return { response: answer, replicaUrl: replica.url, attempts: attempt };
     }
     const waitMs = retryAfterMs(response.headers.get('retry-after'), now(), pool.breakerOptions.cooldownMs);
-    if (waitMs !== undefined) replica.notBefore = now() + waitMs;
+    // A 429 to batch work says only that batch work's share of the queue is full: the replica still
+    // has room for interactive requests, which must not be kept away from it (the pool is shared).
+    const refusedOnlyBatch = response.status === 429 && request.priority === 'batch';
+    if (waitMs !== undefined && !refusedOnlyBatch) replica.notBefore = now() + waitMs;
     const code = errorCodeIn(body);
     if (response.status === 429) {
       replica.breaker.onSuccess();
       busyAnswers += 1;
+      longestBusyWaitMs = Math.max(longestBusyWaitMs, waitMs ?? 0);
     }
     else if (code === 'deadline_exceeded') {
       replica.breaker.onInconclusive();
@@ -151,7 +156,8 @@ export async function forwardToFunctions(request: FunctionRequest, options: Forw
   const tail = failures.length === 0 ? 'no replica is admitting requests' : failures.join('; ');
   // Every replica tried said it is full: the pool is busy, not broken (429, not 503).
   if (!deadlineHit && failures.length > 0 && busyAnswers === failures.length) {
-    throw new ApiError('queue_full', `every function replica tried is at capacity (${tail})`, { retryAfterSeconds: pool.retryAfterSeconds(now()) });
+    const retryAfterSeconds = longestBusyWaitMs > 0 ? Math.ceil(longestBusyWaitMs / 1000) : pool.retryAfterSeconds(now());
+    throw new ApiError('queue_full', `every function replica tried is at capacity (${tail})`, { retryAfterSeconds });
   }
   if (deadlineHit) throw new ApiError('deadline_exceeded', `no function answered before the deadline (${tail})`, { retryAfterSeconds: 1 });
   throw new ApiError('not_ready', `no function replica could take the request (${tail})`, {

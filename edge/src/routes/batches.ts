@@ -166,6 +166,9 @@ export function registerBatchRoutes(app: OpenAPIHono<EdgeEnv>): void {
   app.post('/v1/batches', authenticate(), async function createBatch(c) {
     const config = c.get('config');
     const key = c.get('apiKey');
+    // A batch can spend a month's quota in one request: only a server's secret key may, never a
+    // publishable key from a page (whose Origin a script outside a browser can claim).
+    if (key.kind !== 'secret') throw new ApiError('forbidden', `batch jobs need a secret key; ${key.id} is publishable`);
     const idempotency = idempotencyKey(c);
     const { input, images, fingerprint } = await parseCreate(c);
     const model = await servedModel(forwardOptionsFor(c, deadlineOf(c, config.requestDeadlineMs)));
@@ -176,28 +179,33 @@ export function registerBatchRoutes(app: OpenAPIHono<EdgeEnv>): void {
     }));
     await chargeRateLimit(c);
 
+    const webhook = webhookOf(input, config.environment === 'production');
+
     const jobs = config.batch.jobs;
     const id = (idempotency === undefined ? jobs.newUniqueId() : jobs.idFromName(`${key.id}:${idempotency}`)).toString();
     const stub = jobs.get(jobs.idFromString(id) as never);
-    const quota = await chargeBatchQuota(c, itemCount);
-    const spec: JobSpec = {
-      keyId: key.id,
-      fingerprint,
-      origin: origin(c),
-      model: { name: model.name, version: model.version },
-      direction: items[0]!.params.direction,
-      webhook: webhookOf(input, config.environment === 'production'),
-      quotaMonth: quota.month,
-      items,
-    };
-    let outcome: Awaited<ReturnType<BatchJobStub['create']>>;
-    try {
-      outcome = await stub.create(spec);
-    } catch (error) {
-      await quota.refund();
-      throw error;
+    // A retried create finds its job before anything is charged: the items were charged once.
+    let outcome = idempotency === undefined ? undefined : await stub.replay(key.id, fingerprint);
+    if (outcome === undefined) {
+      const quota = await chargeBatchQuota(c, itemCount);
+      const spec: JobSpec = {
+        keyId: key.id,
+        fingerprint,
+        origin: origin(c),
+        model: { name: model.name, version: model.version },
+        direction: items[0]!.params.direction,
+        webhook,
+        quotaMonth: quota.month,
+        items,
+      };
+      try {
+        outcome = await stub.create(spec);
+      } catch (error) {
+        await quota.refund();
+        throw error;
+      }
+      if (outcome.kind !== 'created') await quota.refund(); // a concurrent identical create won
     }
-    if (outcome.kind !== 'created') await quota.refund();
     if (outcome.kind === 'conflict') {
       throw new ApiError('idempotency_conflict', `${IDEMPOTENCY_KEY_HEADER} ${idempotency} was used for a different batch request`);
     }
