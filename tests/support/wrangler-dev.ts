@@ -19,14 +19,20 @@ export async function startWranglerDev(options: {
   /** Every output line, for a caller that keeps the whole log (output() has the last lines only). */
   onLine?: (line: string) => void;
 }): Promise<WranglerDev> {
-  const port = await freePort();
-  const edge = startEdgeDev({ port, inspectorPort: await freePort(), persistTo: options.persistTo, vars: options.vars, onLine: options.onLine });
-  const url = `http://127.0.0.1:${port}`;
-  try {
-    await edge.waitUntilReady(`${url}/healthz`, options.readyTimeoutMs ?? 60_000);
-  } catch (error) {
-    await edge.stop(5000);
-    throw error;
+  for (let attempt = 1; ; attempt += 1) {
+    const port = await freePort();
+    const edge = startEdgeDev({ port, inspectorPort: await freePort(), persistTo: options.persistTo, vars: options.vars, onLine: options.onLine });
+    const url = `http://127.0.0.1:${port}`;
+    try {
+      await edge.waitUntilReady(`${url}/healthz`, options.readyTimeoutMs ?? 60_000);
+      return { url, persistTo: options.persistTo, output: () => edge.lastLines().join('\n'), stop: () => edge.stop(5000) };
+    } catch (error) {
+      await edge.stop(5000);
+      // wrangler rebuilds once its watcher is ready and restarts workerd; now and then, on a busy
+      // machine, the new workerd binds before the old one has let the port go and wrangler exits
+      // ("Address already in use" on its own port). That start is retried once, on fresh ports.
+      const ownPortRace = edge.lastLines().some((line) => line.includes('Address already in use'));
+      if (!ownPortRace || attempt >= 2) throw error;
+    }
   }
-  return { url, persistTo: options.persistTo, output: () => edge.lastLines().join('\n'), stop: () => edge.stop(5000) };
 }
