@@ -19,6 +19,7 @@ declare module 'cloudflare:workers' {
     readonly sql: SqlStorageSlice;
     transactionSync<T>(closure: () => T): T;
     setAlarm(scheduledTime: number): Promise<void>;
+    getAlarm(): Promise<number | null>;
   }
   export interface DurableObjectStateSlice {
     readonly id: { toString(): string };

@@ -21,6 +21,14 @@ declare module 'cloudflare:test' {
     readonly TEST_RATE_LIMITER: { limit(options: { key: string }): Promise<{ success: boolean }> };
     readonly [variable: string]: unknown;
   };
+  export interface TestSqlStorage {
+    exec(query: string, ...bindings: unknown[]): { toArray(): Record<string, unknown>[] };
+  }
+  export interface TestDurableObjectState {
+    readonly storage: { readonly sql: TestSqlStorage; setAlarm(scheduledTime: number): Promise<void> };
+  }
   export function createExecutionContext(): TestExecutionContext;
+  export function runInDurableObject<R>(stub: unknown, callback: (instance: unknown, state: TestDurableObjectState) => R | Promise<R>): Promise<R>;
+  export function runDurableObjectAlarm(stub: unknown): Promise<boolean>;
   export function waitOnExecutionContext(ctx: TestExecutionContext): Promise<void>;
 }

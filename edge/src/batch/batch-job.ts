@@ -93,6 +93,8 @@ export interface BatchJobApi {
   awaitingUpload(keyId: string, after: number, limit: number): Promise<number[] | undefined>;
 }
 
+/** How long a job with queued items may go without any change before their messages are sent again. */
+const STALL_RESEND_MS = 5 * 60_000;
 /** Webhook retry delays: about 4.7 hours of attempts in all, then the delivery is given up. */
 const WEBHOOK_BACKOFF_SECONDS = [1, 5, 30, 120, 600, 1800, 3600, 3 * 3600];
 
@@ -109,6 +111,8 @@ interface JobRow {
   quota_month: string | null;
   created_at: number;
   updated_at: number;
+  /** The last claim call of any consumer: its messages are alive, even when all were turned away. */
+  seen_at: number;
   cancelled_at: number | null;
   finished_at: number | null;
   [column: string]: SqlValue;
@@ -139,7 +143,8 @@ export class BatchJob extends DurableObject<EdgeBindings> implements BatchJobApi
         id INTEGER PRIMARY KEY CHECK (id = 1), key_id TEXT NOT NULL, fingerprint TEXT NOT NULL, origin TEXT NOT NULL,
         model_name TEXT NOT NULL, model_version TEXT NOT NULL, direction TEXT NOT NULL,
         webhook_url TEXT, webhook_every INTEGER, webhook_secret TEXT, quota_month TEXT,
-        created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, cancelled_at INTEGER, finished_at INTEGER);
+        created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, cancelled_at INTEGER, finished_at INTEGER,
+        seen_at INTEGER NOT NULL DEFAULT 0);
       CREATE TABLE IF NOT EXISTS items (
         idx INTEGER PRIMARY KEY, name TEXT, params TEXT NOT NULL, status TEXT NOT NULL,
         attempts INTEGER NOT NULL DEFAULT 0, address TEXT, error_code TEXT, error_message TEXT,
@@ -276,6 +281,7 @@ export class BatchJob extends DurableObject<EdgeBindings> implements BatchJobApi
     if (queued.length === 0) return [];
     this.#touch();
     await this.#enqueue(queued, 'awaiting_upload');
+    this.#watchForStall();
     return queued;
   }
 
@@ -284,6 +290,7 @@ export class BatchJob extends DurableObject<EdgeBindings> implements BatchJobApi
     const granted: number[] = [];
     const later: number[] = [];
     const skip: number[] = [];
+    this.#sql.exec('UPDATE job SET seen_at = ? WHERE id = 1', now);
     let running = this.#sql.exec<{ n: number }>(`SELECT count(*) AS n FROM items WHERE status = 'running' AND lease_until > ?`, now).one().n;
     for (const index of indices) {
       const item = this.#item(index);
@@ -451,22 +458,29 @@ export class BatchJob extends DurableObject<EdgeBindings> implements BatchJobApi
     this.ctx.waitUntil(this.ctx.storage.setAlarm(now));
   }
 
-  /** Sends due webhook deliveries in order; a failed one waits for its backoff (later ones wait behind it). */
+  /**
+   * The alarm does two jobs: webhook deliveries that are due, and the stall check (a job with
+   * queued items and no change for STALL_RESEND_MS has its queued items' messages sent again).
+   */
   override async alarm(): Promise<void> {
+    const nextDelivery = await this.#deliverDueWebhooks();
+    const nextCheck = await this.#resendIfStalled(Date.now());
+    const next = Math.min(nextDelivery ?? Infinity, nextCheck ?? Infinity);
+    if (Number.isFinite(next)) await this.ctx.storage.setAlarm(next);
+  }
+
+  /** Sends due deliveries in order (a failed one waits for its backoff, later ones behind it); the next due time. */
+  async #deliverDueWebhooks(): Promise<number | undefined> {
     const job = this.#job();
-    if (job === undefined || job.webhook_url === null || job.webhook_secret === null) return;
+    if (job === undefined || job.webhook_url === null || job.webhook_secret === null) return undefined;
     for (;;) {
       const next = this.#sql
         .exec<{ id: number; body: string; attempts: number; next_at: number }>(
           'SELECT id, body, attempts, next_at FROM deliveries WHERE delivered_at IS NULL AND given_up_at IS NULL ORDER BY id LIMIT 1',
         )
         .toArray()[0];
-      if (next === undefined) return;
-      const now = Date.now();
-      if (next.next_at > now) {
-        await this.ctx.storage.setAlarm(next.next_at);
-        return;
-      }
+      if (next === undefined) return undefined;
+      if (next.next_at > Date.now()) return next.next_at;
       const outcome = await deliverWebhook(job.webhook_url, job.webhook_secret, next.body);
       if (outcome.ok) {
         this.#sql.exec('UPDATE deliveries SET delivered_at = ?, attempts = attempts + 1 WHERE id = ?', Date.now(), next.id);
@@ -481,4 +495,41 @@ export class BatchJob extends DurableObject<EdgeBindings> implements BatchJobApi
       this.#sql.exec('UPDATE deliveries SET attempts = ?, next_at = ?, last_error = ? WHERE id = ?', attempts, Date.now() + delay * 1000, outcome.error, next.id);
     }
   }
+
+  /**
+   * Queued items whose messages were lost (the object reset between marking them queued and the
+   * send returning, say) would wait for ever: when a job with queued items has neither changed nor
+   * been asked for a claim for STALL_RESEND_MS, their messages are sent again. A duplicate of a message still in the queue
+   * is harmless: whichever comes second finds the item claimed or finished. Answers when to look
+   * again (undefined once nothing is queued).
+   */
+  async #resendIfStalled(now: number): Promise<number | undefined> {
+    const job = this.#job();
+    if (job === undefined || job.finished_at !== null) return undefined;
+    const queued = this.#sql.exec<{ idx: number }>(`SELECT idx FROM items WHERE status = 'queued' ORDER BY idx`).toArray().map((row) => row.idx);
+    if (queued.length === 0) return undefined;
+    // Any claim (even one turned away for the caps) shows the items' messages are alive.
+    const lastSign = Math.max(job.updated_at, job.seen_at);
+    if (now - lastSign < STALL_RESEND_MS) return lastSign + STALL_RESEND_MS;
+    const queue = this.env.BATCH_QUEUE;
+    if (queue === undefined) return now + STALL_RESEND_MS;
+    for (let start = 0; start < queued.length; start += 100) {
+      await queue.sendBatch(queued.slice(start, start + 100).map((index) => ({ body: this.#message(job, index) })));
+    }
+    console.warn(JSON.stringify({ level: 'warn', msg: 'batch job stalled: queued items sent again', job: this.#id, items: queued.length }));
+    this.#touch();
+    return now + STALL_RESEND_MS;
+  }
+
+  /** The stall check's alarm, unless an earlier alarm is set already. */
+  #watchForStall(): void {
+    const at = Date.now() + STALL_RESEND_MS;
+    this.ctx.waitUntil(
+      (async () => {
+        const current = await this.ctx.storage.getAlarm();
+        if (current === null || current > at) await this.ctx.storage.setAlarm(at);
+      })(),
+    );
+  }
+
 }
