@@ -33,6 +33,9 @@ import { EMBEDDED_MODEL_DIR } from '../functions/config.ts';
 import { defaultPoolSize } from '../functions/inference/pool-size.ts';
 import { startFunction, type FunctionProcess } from '../tests/support/function-process.ts';
 import { startWranglerDev, type WranglerDev } from '../tests/support/wrangler-dev.ts';
+import { positiveInteger, positiveNumber } from './bench-args.ts';
+import { percentile } from './percentile.ts';
+import { teardownOnSignals } from './teardown.ts';
 import { textTable, type Cell } from './text-table.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -52,17 +55,6 @@ const PROGRESS_EVERY_MS = 2000;
 const POLL_MS = 500;
 /** A job that finishes no item for this long is reported as stuck rather than waited on forever. */
 const STALL_MS = 120_000;
-
-function positiveInteger(name: string, text: string): number {
-  if (!/^[1-9]\d*$/.test(text)) throw new Error(`--${name} must be a positive whole number (got ${JSON.stringify(text)})`);
-  return Number(text);
-}
-
-function positiveNumber(name: string, text: string): number {
-  const value = Number(text);
-  if (!/^\d+(\.\d+)?$/.test(text) || !(value > 0)) throw new Error(`--${name} must be a positive number (got ${JSON.stringify(text)})`);
-  return value;
-}
 
 const { values } = parseArgs({
   options: {
@@ -91,43 +83,13 @@ const warmupCount = positiveInteger('warmup', values.warmup);
 const workers = values.workers === undefined ? undefined : positiveInteger('workers', values.workers);
 const intraOpThreads = values['intra-op-threads'] === undefined ? undefined : positiveInteger('intra-op-threads', values['intra-op-threads']);
 
-// ---- teardown: everything started is registered here and stopped once, on success, error or signal
-
-const teardownSteps: (() => Promise<unknown>)[] = [];
-let teardown: Promise<void> | undefined;
-
-function stopEverything(): Promise<void> {
-  teardown ??= (async () => {
-    // Reverse order: the progress line, then the edge before the function it forwards to, temp folders last.
-    for (const step of teardownSteps.reverse()) {
-      try {
-        await step();
-      } catch (error) {
-        process.stderr.write(`teardown: ${error instanceof Error ? error.message : String(error)}\n`);
-      }
-    }
-  })();
-  return teardown;
-}
-
-// `on`, not `once`: Ctrl-C reaches this process twice (from the terminal's process group and
-// relayed by tsx), and a second signal without a listener would kill it mid-teardown.
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    if (teardown !== undefined) return;
-    process.stderr.write(`\n${signal}: stopping wrangler dev and the function\n`);
-    void stopEverything().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
-  });
-}
+// Everything started is registered here and stopped once, in reverse order (the edge before the
+// function it forwards to, temp folders last), on success, error or signal.
+const teardown = teardownOnSignals('wrangler dev and the function');
 
 // ---- measuring
 
 const sleep = (ms: number) => new Promise((wake) => setTimeout(wake, ms));
-
-function percentile(samples: readonly number[], p: number): number {
-  const sorted = [...samples].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
-}
 
 /** A line on stderr every PROGRESS_EVERY_MS while a long phase runs; the returned function ends it. */
 function progress(label: string, line: (seconds: number) => string): () => void {
@@ -139,7 +101,7 @@ function progress(label: string, line: (seconds: number) => string): () => void 
     stopped = true;
     clearInterval(timer);
   };
-  teardownSteps.push(async () => stop());
+  teardown.add(async () => stop());
   return stop;
 }
 
@@ -202,7 +164,7 @@ try {
   const modelDir = EMBEDDED_MODEL_DIR;
   const manifest = await loadManifestFromDir(modelDir);
   const persistTo = await mkdtemp(join(tmpdir(), 'bench-batch-'));
-  teardownSteps.push(() => rm(persistTo, { recursive: true, force: true }));
+  teardown.add(() => rm(persistTo, { recursive: true, force: true }));
 
   process.stderr.write(`function: ${manifest.name} ${manifest.version} from ${modelDir}\n`);
   // The function as `npm run start:function` runs it (default pool sizing unless asked otherwise);
@@ -212,7 +174,7 @@ try {
     ...(intraOpThreads === undefined ? {} : { INTRA_OP_THREADS: String(intraOpThreads) }),
   };
   const fn: FunctionProcess = await startFunction({ MODEL_SOURCE: modelDir, LOG_LEVEL: 'warn', SHUTDOWN_GRACE_MS: '2000', ...poolEnv });
-  teardownSteps.push(() => fn.stop());
+  teardown.add(() => fn.stop());
   await fn.waitUntilReady();
   if (pinned) {
     // Every thread of the function (inference workers included) on CPU 0; this process on CPU 1,
@@ -246,7 +208,7 @@ try {
   const edgeLog = join(tmpdir(), `bench-batch-wrangler-${process.pid}.log`); // kept after the run
   process.stderr.write(`edge log: ${edgeLog}\n`);
   const edge: WranglerDev = await startWranglerDev({ persistTo, vars: { FUNCTION_POOL: fn.url }, onLine: (line) => appendFileSync(edgeLog, `${line}\n`) });
-  teardownSteps.push(() => edge.stop());
+  teardown.add(() => edge.stop());
 
   // Distinct seeds everywhere: distinct content addresses, so every request and item is computed.
   let nextSeed = 3_000_000;
@@ -571,5 +533,5 @@ pace; p99 of a few dozen samples is close to their max.`);
       `wall time ${((performance.now() - wallStarted) / 1000).toFixed(0)} s`,
   );
 } finally {
-  await stopEverything();
+  await teardown.run();
 }

@@ -24,6 +24,9 @@ import { createKey } from '../edge/cli/keys.ts';
 import { EMBEDDED_MODEL_DIR } from '../functions/config.ts';
 import { startFunction, type FunctionProcess } from '../tests/support/function-process.ts';
 import { startWranglerDev, type WranglerDev } from '../tests/support/wrangler-dev.ts';
+import { positiveInteger } from './bench-args.ts';
+import { percentile } from './percentile.ts';
+import { teardownOnSignals } from './teardown.ts';
 import { textTable, type Cell } from './text-table.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -36,11 +39,6 @@ const TRANSLATIONS_PER_KEY = 100;
 const HIT_RATIO_GOAL = 0.05;
 const ADDED_LATENCY_GOAL_MS = 10;
 
-function positiveInteger(name: string, text: string): number {
-  if (!/^[1-9]\d*$/.test(text)) throw new Error(`--${name} must be a positive whole number (got ${JSON.stringify(text)})`);
-  return Number(text);
-}
-
 const { values } = parseArgs({
   options: {
     requests: { type: 'string', default: '30' },
@@ -52,41 +50,11 @@ const requestCount = positiveInteger('requests', values.requests);
 const concurrency = positiveInteger('concurrency', values.concurrency);
 const warmupCount = positiveInteger('warmup', values.warmup);
 
-// ---- teardown: everything started is registered here and stopped once, on success, error or signal
-
-const teardownSteps: (() => Promise<unknown>)[] = [];
-let teardown: Promise<void> | undefined;
-
-function stopEverything(): Promise<void> {
-  teardown ??= (async () => {
-    // Reverse order: the edge before the function it forwards to, temp folders last.
-    for (const step of teardownSteps.reverse()) {
-      try {
-        await step();
-      } catch (error) {
-        process.stderr.write(`teardown: ${error instanceof Error ? error.message : String(error)}\n`);
-      }
-    }
-  })();
-  return teardown;
-}
-
-// `on`, not `once`: Ctrl-C reaches this process twice (from the terminal's process group and
-// relayed by tsx), and a second signal without a listener would kill it mid-teardown.
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    if (teardown !== undefined) return;
-    process.stderr.write(`\n${signal}: stopping wrangler dev and the function\n`);
-    void stopEverything().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
-  });
-}
+// Everything started is registered here and stopped once, in reverse order (the edge before the
+// function it forwards to, temp folders last), on success, error or signal.
+const teardown = teardownOnSignals('wrangler dev and the function');
 
 // ---- measuring
-
-function percentile(samples: readonly number[], p: number): number {
-  const sorted = [...samples].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
-}
 
 interface Run {
   readonly latencies: number[];
@@ -120,13 +88,13 @@ try {
   const modelDir = EMBEDDED_MODEL_DIR;
   const manifest = await loadManifestFromDir(modelDir);
   const persistTo = await mkdtemp(join(tmpdir(), 'bench-edge-'));
-  teardownSteps.push(() => rm(persistTo, { recursive: true, force: true }));
+  teardown.add(() => rm(persistTo, { recursive: true, force: true }));
 
   process.stderr.write(`function: ${manifest.name} ${manifest.version} from ${modelDir}\n`);
   // The function as `npm run start:function` runs it (default pool sizing); a short shutdown grace
   // because nobody waits for its in-flight work once the bench stops.
   const fn: FunctionProcess = await startFunction({ MODEL_SOURCE: modelDir, LOG_LEVEL: 'warn', SHUTDOWN_GRACE_MS: '2000' });
-  teardownSteps.push(() => fn.stop());
+  teardown.add(() => fn.stop());
   await fn.waitUntilReady();
 
   // Every edge translation this run sends: warm-up, the stored request and its warm-up hits,
@@ -144,7 +112,7 @@ try {
   process.stderr.write('wrangler dev\n');
   // The committed local config; only the pool points at the bench's function.
   const edge: WranglerDev = await startWranglerDev({ persistTo, vars: { FUNCTION_POOL: fn.url } });
-  teardownSteps.push(() => edge.stop());
+  teardown.add(() => edge.stop());
 
   // Distinct seeds give distinct content addresses, so every such request is a miss at the edge.
   let nextSeed = 1_000_000;
@@ -252,5 +220,5 @@ try {
       `input samples/circle.png (${image.byteLength} B PNG), output PNG; ${requestCount} requests per row, ${warmupCount} warm-up`,
   );
 } finally {
-  await stopEverything();
+  await teardown.run();
 }

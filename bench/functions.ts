@@ -23,6 +23,7 @@ import { defaultPoolSize } from '../functions/inference/pool-size.ts';
 import { openGraphSession } from '../functions/lib/onnx-session.ts';
 import { startFunction, type FunctionProcess } from '../tests/support/function-process.ts';
 import { startS3Server } from '../tests/support/s3-server.ts';
+import { percentile } from './percentile.ts';
 import { textTable } from './text-table.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -47,11 +48,6 @@ const tempDir = async () => {
   temps.push(dir);
   return dir;
 };
-
-function percentile(samples: readonly number[], p: number): number {
-  const sorted = [...samples].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
-}
 
 async function translate(url: string, seed: number): Promise<number> {
   const started = performance.now();
