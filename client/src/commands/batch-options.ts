@@ -10,7 +10,7 @@ import { STATE_FILE_NAME, type BatchParams } from '../batch-state.ts';
 import { parseCommandLine } from '../command.ts';
 import { CONNECTION_OPTIONS, CONNECTION_USAGE } from '../connection-config.ts';
 import { UsageError } from '../usage-error.ts';
-import { checkApiParams } from './translate-options.ts';
+import { API_PARAM_OPTIONS, checkApiParams } from './translate-options.ts';
 
 export const DEFAULT_CONCURRENCY = 8;
 const MAX_CONCURRENCY = 64;
@@ -49,14 +49,8 @@ command again to continue).`;
 
 const BATCH_OPTIONS = {
   ...CONNECTION_OPTIONS,
+  ...API_PARAM_OPTIONS,
   out: { type: 'string', short: 'o' },
-  direction: { type: 'string' },
-  seed: { type: 'string' },
-  n: { type: 'string' },
-  format: { type: 'string' },
-  quality: { type: 'string' },
-  fit: { type: 'string' },
-  'keep-aspect': { type: 'boolean' },
   webhook: { type: 'string' },
   resume: { type: 'string' },
   concurrency: { type: 'string' },

@@ -32,17 +32,22 @@ Prints one line per file written: its path, seed, cache HIT/MISS and the model v
 Exit codes: 0 written; 1 the API answered with an error (code: message (request id …));
 2 a usage or local file problem (nothing sent, nothing written); 3 the API could not be reached.`;
 
-const TRANSLATE_OPTIONS = {
-  ...CONNECTION_OPTIONS,
-  out: { type: 'string', short: 'o' },
+/** The translation options every command that translates shares (checked by checkApiParams). */
+export const API_PARAM_OPTIONS = {
   direction: { type: 'string' },
   seed: { type: 'string' },
   n: { type: 'string' },
-  'style-image': { type: 'string' },
   format: { type: 'string' },
   quality: { type: 'string' },
   fit: { type: 'string' },
   'keep-aspect': { type: 'boolean' },
+} as const;
+
+const TRANSLATE_OPTIONS = {
+  ...CONNECTION_OPTIONS,
+  ...API_PARAM_OPTIONS,
+  out: { type: 'string', short: 'o' },
+  'style-image': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
