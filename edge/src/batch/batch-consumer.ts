@@ -36,10 +36,10 @@ import type { BatchJobStub, EdgeBindings, KeyQuotaStub, QueueBatch, QueueMessage
 import type { Settlement } from './batch-job.ts';
 import { ResultStore } from '../cache/result-store.ts';
 import { loadConfig, type EdgeConfig } from '../config.ts';
-import { forwardToFunctions, type ForwardOptions } from '../forwarding/forward.ts';
+import { forwardToFunctions } from '../forwarding/forward.ts';
+import { forwardOptions } from '../forwarding/forward-options.ts';
 import { functionError } from '../forwarding/function-error.ts';
 import { servedModel } from '../forwarding/model-catalog.ts';
-import { replicaPoolFor } from '../forwarding/replica-pool.ts';
 
 /** How long a message waits in the consumer for a slot before it is sent again with a delay. */
 const SLOT_WAIT_MS = 20_000;
@@ -112,15 +112,7 @@ async function translateItem(config: EdgeConfig, body: BatchItemMessage, inFligh
   const format = sniffImageFormat(image);
   if (format === undefined) throw new ApiError('unsupported_media_type', 'the stored image is not JPEG, PNG or WebP');
 
-  const forwarding: ForwardOptions & { ttlMs: number } = {
-    pool: replicaPoolFor(config.functionPool, config.breaker),
-    maxAttempts: config.maxAttempts,
-    attemptTimeoutMs: config.attemptTimeoutMs,
-    deadline: Date.now() + config.requestDeadlineMs,
-    requestId: `batch-${body.job.slice(0, 16)}-${body.index}`,
-    authToken: config.functionAuthToken,
-    ttlMs: config.modelsTtlMs,
-  };
+  const forwarding = forwardOptions(config, `batch-${body.job.slice(0, 16)}-${body.index}`, Date.now() + config.requestDeadlineMs);
   const model = await servedModel(forwarding);
   const addressed = (name: string, version: string): AddressedTranslation => ({ model: { name, version }, direction: body.params.direction, params: body.params, image });
   const address = await contentAddress(addressed(model.name, model.version));
