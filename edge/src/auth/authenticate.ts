@@ -53,22 +53,26 @@ export async function chargeRateLimit(c: Context<EdgeEnv>): Promise<void> {
   if (!success) throw new ApiError('rate_limited', `key ${key.id} is over its rate limit`, { retryAfterSeconds: RATE_LIMIT_PERIOD_SECONDS });
 }
 
-/** A charged quota unit that can be given back; a no-op for keys without a quota. */
+/** Charged quota units that can be given back; a no-op for keys without a quota. */
 export interface QuotaCharge {
+  /** The UTC month charged ("2026-11"), or null for a key without a quota. */
+  readonly month: string | null;
   refund(): Promise<void>;
 }
 
-/** Counts one request against the key's monthly quota (429 when used up). */
-export async function chargeQuota(c: Context<EdgeEnv>): Promise<QuotaCharge> {
+/** Counts `count` translations (a batch job's items at once) against the key's monthly quota, all or none (429 when they do not fit). */
+export async function chargeQuota(c: Context<EdgeEnv>, count = 1): Promise<QuotaCharge> {
   const key = c.get('apiKey');
-  if (key.monthly_quota === null) return { refund: async () => {} };
+  if (key.monthly_quota === null) return { month: null, refund: async () => {} };
   const namespace = c.get('config').keyQuotas;
   const quota = namespace.get(namespace.idFromName(key.id) as never);
-  const outcome = await quota.consume(key.monthly_quota);
+  const outcome = await quota.consume(key.monthly_quota, count);
   if (!outcome.allowed) {
-    throw new ApiError('rate_limited', `key ${key.id} has used its monthly quota of ${key.monthly_quota} translations`, {
-      retryAfterSeconds: outcome.retryAfterSeconds,
-    });
+    const message =
+      count === 1
+        ? `key ${key.id} has used its monthly quota of ${key.monthly_quota} translations`
+        : `key ${key.id} has ${Math.max(0, key.monthly_quota - outcome.used)} translations left this month, fewer than the ${count} items`;
+    throw new ApiError('rate_limited', message, { retryAfterSeconds: outcome.retryAfterSeconds });
   }
-  return { refund: () => quota.refund(outcome.month) };
+  return { month: outcome.month, refund: () => quota.refund(outcome.month, count) };
 }

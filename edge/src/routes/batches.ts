@@ -29,12 +29,13 @@ import {
 } from '../../../contract/batch-api.ts';
 import { sha256Hex } from '../../../contract/content-address.ts';
 import { ApiError } from '../../../contract/errors.ts';
+import { toHex } from '../../../contract/hex.ts';
 import { IMAGE_MEDIA_TYPES } from '../../../contract/image-sniff.ts';
 import { edgeChosenSeed } from '../../../contract/seed-style.ts';
 import { describeParamIssues, translateParamsSchema, type TranslateParams } from '../../../contract/translate-params.ts';
 import { checkedImage, isMultipart } from '../../../contract/upload-form.ts';
 import type { EdgeEnv } from '../app-env.ts';
-import { authenticate, chargeRateLimit } from '../auth/authenticate.ts';
+import { authenticate, chargeQuota, chargeRateLimit } from '../auth/authenticate.ts';
 import type { BatchJobStub } from '../bindings.ts';
 import type { JobSpec, JobWebhook } from '../batch/batch-job.ts';
 import { resultsZip } from '../batch/results-zip.ts';
@@ -43,7 +44,7 @@ import { forwardOptionsFor } from '../forwarding/forward-options.ts';
 import { resolveDirection, servedModel } from '../forwarding/model-catalog.ts';
 import { deadlineOf } from '../http/deadline.ts';
 import { errorResponses } from '../http/error-responses.ts';
-import { readLimited } from '../upload/read-upload.ts';
+import { multipartForm, readLimited } from '../upload/read-upload.ts';
 
 /** The largest JSON create: 10,000 items with names and overrides fit well within it. */
 const MAX_CREATE_JSON_BYTES = 4 * 1024 * 1024;
@@ -85,13 +86,7 @@ async function parseCreate(c: Context<EdgeEnv>): Promise<ParsedCreate> {
   if (!isMultipart(type)) {
     throw new ApiError('unsupported_media_type', 'send the job as application/json, or as multipart/form-data with the images');
   }
-  const body = await readLimited(c.req.raw, c.get('config').maxUploadBytes);
-  let form: FormData;
-  try {
-    form = await new Response(body, { headers: { 'content-type': contentType } }).formData();
-  } catch (error) {
-    throw new ApiError('invalid_parameters', 'malformed multipart body', { cause: error });
-  }
+  const form = await multipartForm(await readLimited(c.req.raw, c.get('config').maxUploadBytes), contentType);
   const batchField = form.get('batch');
   const input = parseCreateJson(batchField === null ? {} : jsonOf(new TextEncoder().encode(typeof batchField === 'string' ? batchField : await batchField.text()), 'batch'));
   const files = form.getAll('images').filter((part): part is File => typeof part !== 'string');
@@ -122,7 +117,7 @@ function webhookOf(input: BatchCreateInput, production: boolean): JobWebhook | n
   if (input.webhook === undefined) return null;
   if (production && !input.webhook.url.startsWith('https://')) throw new ApiError('invalid_parameters', 'webhook.url: must be https');
   const random = crypto.getRandomValues(new Uint8Array(24));
-  const secret = input.webhook.secret ?? `whsec_${[...random].map((byte) => byte.toString(16).padStart(2, '0')).join('')}`;
+  const secret = input.webhook.secret ?? `whsec_${toHex(random)}`;
   return { url: input.webhook.url, every: input.webhook.every ?? null, secret };
 }
 
@@ -187,7 +182,7 @@ export function registerBatchRoutes(app: OpenAPIHono<EdgeEnv>): void {
     // A retried create finds its job before anything is charged: the items were charged once.
     let outcome = idempotency === undefined ? undefined : await stub.replay(key.id, fingerprint);
     if (outcome === undefined) {
-      const quota = await chargeBatchQuota(c, itemCount);
+      const quota = await chargeQuota(c, itemCount);
       const spec: JobSpec = {
         keyId: key.id,
         fingerprint,
@@ -201,10 +196,10 @@ export function registerBatchRoutes(app: OpenAPIHono<EdgeEnv>): void {
       try {
         outcome = await stub.create(spec);
       } catch (error) {
-        await quota.refund();
+        await quota.refund().catch(() => {});
         throw error;
       }
-      if (outcome.kind !== 'created') await quota.refund(); // a concurrent identical create won
+      if (outcome.kind !== 'created') await quota.refund().catch(() => {}); // a concurrent identical create won
     }
     if (outcome.kind === 'conflict') {
       throw new ApiError('idempotency_conflict', `${IDEMPOTENCY_KEY_HEADER} ${idempotency} was used for a different batch request`);
@@ -294,21 +289,6 @@ export function registerBatchRoutes(app: OpenAPIHono<EdgeEnv>): void {
     if (view === undefined) throw notFound(id);
     return c.json(view);
   });
-}
-
-/** Charges the items to the key's monthly quota at create (all or none); refunded for a replay or a failed create. */
-async function chargeBatchQuota(c: Context<EdgeEnv>, count: number): Promise<{ month: string | null; refund(): Promise<void> }> {
-  const key = c.get('apiKey');
-  if (key.monthly_quota === null) return { month: null, refund: async () => {} };
-  const namespace = c.get('config').keyQuotas;
-  const quota = namespace.get(namespace.idFromName(key.id) as never);
-  const outcome = await quota.consume(key.monthly_quota, count);
-  if (!outcome.allowed) {
-    throw new ApiError('rate_limited', `key ${key.id} has ${Math.max(0, key.monthly_quota - outcome.used)} translations left this month, fewer than the ${count} items`, {
-      retryAfterSeconds: outcome.retryAfterSeconds,
-    });
-  }
-  return { month: outcome.month, refund: () => quota.refund(outcome.month, count).catch(() => {}) };
 }
 
 function registerBatchDocs(app: OpenAPIHono<EdgeEnv>): void {

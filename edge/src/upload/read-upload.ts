@@ -51,11 +51,14 @@ export async function readUpload(request: Request, maxBytes: number): Promise<Up
   const body = await readLimited(request, maxBytes);
   if (!isMultipart(type)) return { image: checkedImage(body, 'body'), fields: {} };
 
-  let form: FormData;
+  return uploadFromForm(await multipartForm(body, contentType));
+}
+
+/** A multipart body's parts; 400 for one that does not parse. `contentType` as sent (the boundary is case-sensitive). */
+export async function multipartForm(body: Uint8Array, contentType: string): Promise<FormData> {
   try {
-    form = await new Response(body, { headers: { 'content-type': contentType } }).formData();
+    return await new Response(body, { headers: { 'content-type': contentType } }).formData();
   } catch (error) {
     throw new ApiError('invalid_parameters', 'malformed multipart body', { cause: error });
   }
-  return uploadFromForm(form);
 }
