@@ -13,6 +13,7 @@
  * it). Bump ADDRESS_SCHEME_VERSION whenever the layout or the meaning of a parameter changes: old
  * addresses then simply stop matching instead of serving wrong results.
  */
+import { toHex } from './hex.ts';
 import type { TranslateParams } from './translate-params.ts';
 
 export const ADDRESS_SCHEME_VERSION = 2;
@@ -33,12 +34,8 @@ export interface AddressedTranslation {
 
 const encoder = new TextEncoder();
 
-function hex(buffer: ArrayBuffer): string {
-  return [...new Uint8Array(buffer)].map((byte) => byte.toString(16).padStart(2, '0')).join('');
-}
-
 export async function sha256Hex(bytes: Uint8Array): Promise<string> {
-  return hex(await crypto.subtle.digest('SHA-256', bytes));
+  return toHex(await crypto.subtle.digest('SHA-256', bytes));
 }
 
 /** JSON with object keys sorted at every level and undefined members dropped. */

@@ -14,6 +14,7 @@
  *
  * Only WebCrypto is used, so the same code runs in Workers, Node ≥ 20 and browsers.
  */
+import { toHex } from './hex.ts';
 
 export const SIGNATURE_HEADER = 'X-SA-MUNIT-Signature';
 /** How old (or how far in the future) a signed timestamp may be by default. */
@@ -35,7 +36,6 @@ function signedPayload(timestamp: number, body: Uint8Array): Uint8Array {
   return payload;
 }
 
-const toHex = (bytes: ArrayBuffer): string => [...new Uint8Array(bytes)].map((byte) => byte.toString(16).padStart(2, '0')).join('');
 
 function fromHex(text: string): Uint8Array | undefined {
   if (!/^(?:[0-9a-f]{2})+$/.test(text)) return undefined;

@@ -12,6 +12,7 @@
  */
 import { z } from 'zod';
 import { sha256Hex } from '../../../contract/content-address.ts';
+import { toHex } from '../../../contract/hex.ts';
 
 export const KEY_KINDS = ['secret', 'publishable'] as const;
 export type KeyKind = (typeof KEY_KINDS)[number];
@@ -63,7 +64,7 @@ export async function mintApiKey(options: { kind: KeyKind; name: string; origins
   const token = TOKEN_PREFIX[options.kind] + base64url(crypto.getRandomValues(new Uint8Array(32)));
   const idBytes = crypto.getRandomValues(new Uint8Array(8));
   const record = apiKeyRecordSchema.parse({
-    id: `key_${[...idBytes].map((b) => b.toString(16).padStart(2, '0')).join('')}`,
+    id: `key_${toHex(idBytes)}`,
     kind: options.kind,
     name: options.name,
     origins,

@@ -6,9 +6,9 @@
  * credentials inside the Worker, and a local S3 endpoint for R2 that this wrangler lacks.
  */
 import { UPLOAD_URL_TTL_SECONDS, type UploadTarget } from '../../../contract/batch-api.ts';
+import { toHex } from '../../../contract/hex.ts';
 
 const encoder = new TextEncoder();
-const toHex = (bytes: ArrayBuffer): string => [...new Uint8Array(bytes)].map((byte) => byte.toString(16).padStart(2, '0')).join('');
 
 /** The HMAC key, imported once per secret (a 10,000-item create signs 10,000 URLs). */
 const keys = new Map<string, Promise<Awaited<ReturnType<typeof crypto.subtle.importKey>>>>();
